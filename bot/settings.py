@@ -1,0 +1,114 @@
+"""Every knob of the relay, read from the environment and `.env`; each one is documented in `.env.example`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_USEAPI_BASE_URL = "https://api.useapi.net/v2"
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming it, fit to print."""
+
+
+class Settings(BaseSettings):
+    """The relay's configuration; field names are the environment variable names, a contract for operators."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=True,
+        extra="ignore",
+        # Secrets are SecretStr, so a repr of the settings never shows them.
+        hide_input_in_errors=True,
+    )
+
+    DISCORD_TOKEN: SecretStr
+    USEAPI_TOKEN: SecretStr | None = None
+    USEAPI_BASE_URL: str = DEFAULT_USEAPI_BASE_URL
+    DISCORD_API_BASE: str = DEFAULT_DISCORD_API_BASE
+    PUBLIC_URL: str | None = None
+    HOST: str = "0.0.0.0"  # noqa: S104 - the listener must be reachable by useapi's callbacks
+    PORT: int = Field(default=8080, ge=0, le=65535)
+    DATABASE_PATH: str = "data/relay.db"
+    USEAPI_MAX_JOBS: int = Field(default=3, ge=1, le=15)
+    USEAPI_CHANNEL: str | None = None
+    USEAPI_DISCORD: SecretStr | None = None
+    POLL_INTERVAL: float = Field(default=15.0, gt=0)
+    USEAPI_RETRY_SECONDS: float = Field(default=15.0, ge=0)
+    DISCORD_GUILD_ID: int | None = None
+    ALLOWED_GUILD_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
+    WEBHOOK_SECRET: SecretStr | None = None
+    JOB_TIMEOUT_MINUTES: float = Field(default=35.0, gt=0)
+    USER_MAX_QUEUED: int = Field(default=10, ge=0)
+    USER_DAILY_QUOTA: int = Field(default=0, ge=0)
+    METRICS_TOKEN: SecretStr | None = None
+    LOG_LEVEL: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+
+    @field_validator("ALLOWED_GUILD_IDS", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("USEAPI_TOKEN", "USEAPI_DISCORD", "WEBHOOK_SECRET", "METRICS_TOKEN", "PUBLIC_URL",
+                     "USEAPI_CHANNEL", "DISCORD_GUILD_ID", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `.env.example` lists optional settings as `NAME=`; an empty value means "not set", not "".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("USEAPI_BASE_URL", "DISCORD_API_BASE", "PUBLIC_URL")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("DISCORD_TOKEN")
+    @classmethod
+    def _token_present(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+    @property
+    def allowed_guilds(self) -> frozenset[int] | None:
+        """The servers the bot serves; None means every server it is in."""
+        if self.ALLOWED_GUILD_IDS:
+            return self.ALLOWED_GUILD_IDS
+        if self.DISCORD_GUILD_ID is not None:
+            return frozenset({self.DISCORD_GUILD_ID})
+        return None
+
+    @property
+    def simulated(self) -> bool:
+        """No useapi token: the embedded simulator answers instead of useapi.net."""
+        return self.USEAPI_TOKEN is None
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the logging filter that masks them."""
+        found = [self.DISCORD_TOKEN, self.USEAPI_TOKEN, self.USEAPI_DISCORD, self.WEBHOOK_SECRET, self.METRICS_TOKEN]
+        return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one line that names the offending setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        reason = "is required" if first["type"] == "missing" else first["msg"]
+        more = len(exc.errors()) - 1
+        tail = f" (and {more} more)" if more else ""
+        raise SettingsError(f"setting {name} {reason}{tail}") from None

@@ -1,0 +1,414 @@
+"""The relay's memory in SQLite: jobs and who owns them, the message that shows each, and per-server settings.
+
+Every state change is one statement guarded by the state it expects, so a repeated or stale update
+(a duplicate callback, a poll racing a callback, a restart in the middle) changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+# Local job states. 'queued' waits for a Midjourney slot, 'submitting' has a useapi call in flight,
+# 'running' is accepted by useapi; the rest are final.
+QUEUED: Final = "queued"
+SUBMITTING: Final = "submitting"
+RUNNING: Final = "running"
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
+MODERATED: Final = "moderated"
+CANCELLED: Final = "cancelled"
+DUPLICATE: Final = "duplicate"  # a U button already executed: the card points at the existing result
+FINAL_STATES: Final = frozenset({COMPLETED, FAILED, MODERATED, CANCELLED, DUPLICATE})
+ACTIVE_STATES: Final = frozenset({SUBMITTING, RUNNING})
+ALL_STATES: Final = (QUEUED, SUBMITTING, RUNNING, COMPLETED, FAILED, MODERATED, CANCELLED, DUPLICATE)
+
+# Numbered migrations, each applied in one transaction and recorded in PRAGMA user_version.
+MIGRATIONS: Final[Sequence[str]] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        guild_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        owner_id INTEGER NOT NULL,
+        parent_id INTEGER REFERENCES jobs(id),
+        button TEXT,
+        prompt TEXT NOT NULL,
+        button_prompt TEXT,
+        useapi_jobid TEXT UNIQUE,
+        status TEXT NOT NULL,
+        progress INTEGER,
+        buttons TEXT NOT NULL DEFAULT '[]',
+        job_json TEXT,
+        message_id INTEGER,
+        extra_message_ids TEXT NOT NULL DEFAULT '[]',
+        image_url TEXT,
+        published INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        error_code INTEGER,
+        duplicate_of INTEGER REFERENCES jobs(id),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before REAL NOT NULL DEFAULT 0,
+        simulated INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        submitted_at REAL,
+        last_event_at REAL,
+        finished_at REAL
+    );
+    CREATE INDEX jobs_status ON jobs(status);
+    CREATE INDEX jobs_owner ON jobs(guild_id, owner_id, id DESC);
+    CREATE INDEX jobs_parent ON jobs(parent_id);
+    CREATE INDEX jobs_unpublished ON jobs(published) WHERE published = 0;
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One row of `jobs`, as the rest of the relay sees it."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    owner_id: int
+    parent_id: int | None
+    button: str | None
+    prompt: str
+    button_prompt: str | None
+    useapi_jobid: str | None
+    status: str
+    progress: int | None
+    buttons: tuple[str, ...]
+    job_json: dict[str, Any] | None
+    message_id: int | None
+    extra_message_ids: tuple[int, ...]
+    image_url: str | None
+    published: bool
+    error: str | None
+    error_code: int | None
+    duplicate_of: int | None
+    attempts: int
+    not_before: float
+    simulated: bool
+    created_at: float
+    updated_at: float
+    submitted_at: float | None
+    last_event_at: float | None
+    finished_at: float | None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATES
+
+    @property
+    def kind(self) -> str:
+        return "button" if self.parent_id is not None else "imagine"
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> JobRecord:
+        data = dict(row)
+        data["buttons"] = tuple(json.loads(data["buttons"]))
+        data["extra_message_ids"] = tuple(json.loads(data["extra_message_ids"]))
+        data["job_json"] = json.loads(data["job_json"]) if data["job_json"] else None
+        data["published"] = bool(data["published"])
+        data["simulated"] = bool(data["simulated"])
+        return cls(**data)
+
+
+class Store:
+    """The one aiosqlite connection of the process; open with `Store.open()`, close with `close()`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str) -> Store:
+        """Open (creating folders and schema as needed) the database at `path`."""
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        # WAL lets readers (/jobs) run beside the writer; NORMAL is durable against a killed process,
+        # which is the failure we design for (power loss may drop the last commit, never corrupt).
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db, path)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript would commit on its own; run the statements inside one explicit transaction.
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(script):
+                    await self._db.execute(statement)
+                await self._db.execute(f"PRAGMA user_version = {number}")
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            log.info("database migrated to version %d", number)
+
+    # -- meta ---------------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def meta_setdefault(self, key: str, value: str) -> str:
+        """Store `value` under `key` unless one is there already; return what is stored."""
+        await self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        stored = await self.get_meta(key)
+        assert stored is not None
+        return stored
+
+    # -- jobs: creation and lookup -------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        owner_id: int,
+        prompt: str,
+        parent_id: int | None = None,
+        button: str | None = None,
+        button_prompt: str | None = None,
+        simulated: bool = False,
+    ) -> JobRecord:
+        now = time.time()
+        async with self._db.execute(
+            """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, prompt, button_prompt, status,
+                                 simulated, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+            (guild_id, channel_id, owner_id, parent_id, button, prompt, button_prompt, QUEUED, int(simulated),
+             now, now),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return JobRecord.from_row(row)
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        async with self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return JobRecord.from_row(row) if row else None
+
+    async def get_by_useapi_jobid(self, jobid: str) -> JobRecord | None:
+        async with self._db.execute("SELECT * FROM jobs WHERE useapi_jobid = ?", (jobid,)) as cur:
+            row = await cur.fetchone()
+        return JobRecord.from_row(row) if row else None
+
+    async def jobs_in(self, states: Iterable[str]) -> list[JobRecord]:
+        wanted = tuple(states)
+        marks = ",".join("?" * len(wanted))
+        async with self._db.execute(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY id", wanted) as cur:  # noqa: S608
+            rows = await cur.fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def unpublished_final(self) -> list[JobRecord]:
+        finals = tuple(FINAL_STATES)
+        marks = ",".join("?" * len(finals))
+        async with self._db.execute(
+            f"SELECT * FROM jobs WHERE published = 0 AND status IN ({marks}) ORDER BY id", finals  # noqa: S608
+        ) as cur:
+            rows = await cur.fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def children_of(self, parent_id: int) -> list[JobRecord]:
+        async with self._db.execute("SELECT * FROM jobs WHERE parent_id = ? ORDER BY id", (parent_id,)) as cur:
+            rows = await cur.fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def count_active(self) -> int:
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", (SUBMITTING, RUNNING)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def next_queued(self, now: float) -> list[JobRecord]:
+        """The oldest ready job of each owner with work waiting: the candidates for round-robin."""
+        async with self._db.execute(
+            """SELECT * FROM jobs WHERE id IN (
+                   SELECT MIN(id) FROM jobs WHERE status = ? AND not_before <= ? GROUP BY owner_id
+               ) ORDER BY id""",
+            (QUEUED, now),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def earliest_not_before(self) -> float | None:
+        async with self._db.execute("SELECT MIN(not_before) FROM jobs WHERE status = ?", (QUEUED,)) as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def last_served(self) -> dict[int, float]:
+        """When each owner last had a job sent to useapi, so round-robin survives a restart."""
+        async with self._db.execute(
+            "SELECT owner_id, MAX(submitted_at) FROM jobs WHERE submitted_at IS NOT NULL GROUP BY owner_id"
+        ) as cur:
+            rows = await cur.fetchall()
+        return {int(r[0]): float(r[1]) for r in rows}
+
+    async def queue_position(self, job: JobRecord) -> int:
+        """1-based place of a queued job: how many queued jobs were filed before it, plus one."""
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = ? AND id < ?", (QUEUED, job.id)
+        ) as cur:
+            row = await cur.fetchone()
+        return (int(row[0]) if row else 0) + 1
+
+    # -- jobs: transitions ---------------------------------------------------------------------------
+
+    async def _update(self, job_id: int, expect: Iterable[str] | None, **fields: Any) -> JobRecord | None:
+        """Set `fields` on the job if it is in one of `expect` states; return the new row, or None."""
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        values: list[Any] = [_encode(name, value) for name, value in fields.items()]
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608 - column names are ours
+        values.append(job_id)
+        if expect is not None:
+            wanted = tuple(expect)
+            sql += f" AND status IN ({','.join('?' * len(wanted))})"
+            values.extend(wanted)
+        async with self._db.execute(sql + " RETURNING *", values) as cur:
+            row = await cur.fetchone()
+        return JobRecord.from_row(row) if row else None
+
+    async def set_message(self, job_id: int, message_id: int | None) -> JobRecord | None:
+        return await self._update(job_id, None, message_id=message_id)
+
+    async def mark_submitting(self, job_id: int) -> JobRecord | None:
+        async with self._db.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        attempts = (int(row[0]) if row else 0) + 1
+        return await self._update(job_id, (QUEUED,), status=SUBMITTING, attempts=attempts, submitted_at=time.time())
+
+    async def requeue(self, job_id: int, not_before: float, *, error: str | None = None,
+                      reset_attempts: bool = False) -> JobRecord | None:
+        fields: dict[str, Any] = {"status": QUEUED, "not_before": not_before, "error": error}
+        if reset_attempts:
+            fields["attempts"] = 0
+        return await self._update(job_id, (SUBMITTING, QUEUED), **fields)
+
+    async def mark_running(self, job_id: int, useapi_jobid: str, job_json: dict[str, Any]) -> JobRecord | None:
+        now = time.time()
+        return await self._update(
+            job_id, (SUBMITTING, QUEUED), status=RUNNING, useapi_jobid=useapi_jobid, job_json=job_json,
+            error=None, error_code=None, last_event_at=now,
+        )
+
+    async def record_progress(self, job_id: int, progress: int | None, job_json: dict[str, Any]) -> JobRecord | None:
+        """Apply a non-final update; progress only moves forward, and never on a final job."""
+        now = time.time()
+        async with self._db.execute(
+            """UPDATE jobs SET progress = MAX(COALESCE(progress, 0), COALESCE(?, 0)), job_json = ?,
+                              last_event_at = ?, updated_at = ?
+               WHERE id = ? AND status = ? RETURNING *""",
+            (progress, json.dumps(job_json), now, now, job_id, RUNNING),
+        ) as cur:
+            row = await cur.fetchone()
+        return JobRecord.from_row(row) if row else None
+
+    async def touch(self, job_id: int) -> None:
+        """Note that useapi told us about the job now, so polling leaves it alone for a while."""
+        await self._db.execute("UPDATE jobs SET last_event_at = ? WHERE id = ?", (time.time(), job_id))
+
+    async def finish(
+        self,
+        job_id: int,
+        status: str,
+        *,
+        expect: Iterable[str],
+        useapi_jobid: str | None = None,
+        buttons: Sequence[str] | None = None,
+        job_json: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_code: int | None = None,
+        duplicate_of: int | None = None,
+    ) -> JobRecord | None:
+        """Move a job into a final state (unpublished); None if it was not in an `expect` state."""
+        fields: dict[str, Any] = {
+            "status": status, "published": 0, "error": error, "error_code": error_code,
+            "finished_at": time.time(), "last_event_at": time.time(),
+        }
+        if useapi_jobid is not None:
+            fields["useapi_jobid"] = useapi_jobid
+        if buttons is not None:
+            fields["buttons"] = list(buttons)
+        if job_json is not None:
+            fields["job_json"] = job_json
+        if duplicate_of is not None:
+            fields["duplicate_of"] = duplicate_of
+        if status == COMPLETED:
+            fields["progress"] = 100
+        return await self._update(job_id, expect, **fields)
+
+    async def mark_published(self, job_id: int, status: str, message_id: int | None,
+                             image_url: str | None, extra_message_ids: Sequence[int] = ()) -> JobRecord | None:
+        """Record that the final state `status` is on screen, with the message that shows it."""
+        return await self._update(
+            job_id, (status,), published=1, message_id=message_id, image_url=image_url,
+            extra_message_ids=list(extra_message_ids),
+        )
+
+    # -- listing -------------------------------------------------------------------------------------
+
+    async def list_jobs(self, guild_id: int, owner_id: int | None, *, status: str | None = None,
+                        before_id: int | None = None, limit: int = 10) -> list[JobRecord]:
+        clauses = ["guild_id = ?"]
+        values: list[Any] = [guild_id]
+        if owner_id is not None:
+            clauses.append("owner_id = ?")
+            values.append(owner_id)
+        if status is not None:
+            clauses.append("status = ?")
+            values.append(status)
+        if before_id is not None:
+            clauses.append("id < ?")
+            values.append(before_id)
+        values.append(limit)
+        sql = f"SELECT * FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        async with self._db.execute(sql, values) as cur:
+            rows = await cur.fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name in {"buttons", "extra_message_ids"}:
+        return json.dumps(list(value), ensure_ascii=False)
+    if name == "job_json":
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _split_sql(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

@@ -1,0 +1,50 @@
+"""/imagine: a prompt becomes a Midjourney job whose grid appears in the channel."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.common import queued_text, reply
+
+if TYPE_CHECKING:
+    from bot.client import RelayBot
+
+log = logging.getLogger(__name__)
+
+# useapi's newer page allows 2048 characters of prompt (the older OpenAPI file said 1024).
+PROMPT_LIMIT = 2048
+
+
+class Imagine(commands.Cog):
+    """The /imagine command."""
+
+    def __init__(self, bot: RelayBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="imagine", description="Create images with Midjourney")
+    @app_commands.describe(prompt="What Midjourney should imagine, with any --parameters")
+    @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    async def imagine(self, interaction: discord.Interaction[RelayBot],
+                      prompt: app_commands.Range[str, 1, PROMPT_LIMIT]) -> None:
+        # Acknowledge first: Discord allows 3 seconds, whatever useapi's latency.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = prompt.strip()
+        if not text:
+            await reply(interaction, "The prompt is empty: describe what Midjourney should imagine.")
+            return
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        job = await self.bot.relay.submit_imagine(owner_id=interaction.user.id, guild_id=interaction.guild_id,
+                                                  channel_id=interaction.channel_id, prompt=text)
+        self.bot.publisher.remember(job.id, interaction)
+        await reply(interaction, queued_text(job.id, job.guild_id, job.channel_id, job.message_id))
+
+
+async def setup(bot: RelayBot) -> None:
+    await bot.add_cog(Imagine(bot))

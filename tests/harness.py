@@ -1,0 +1,141 @@
+"""Runs the real bot against the fake Discord and the useapi simulator, in-process or as `python -m bot`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot.client import RelayBot
+from bot.settings import Settings
+from bot.store import Store
+from bot.useapi.simulator import Simulator
+from tests.fakediscord import FakeDiscord
+
+SIM_TOKEN = "sim-token-0123456789"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bot_env(fake: FakeDiscord, sim: Simulator, db_path: Path, *, callbacks: bool = True, port: int | None = None,
+            **extra: Any) -> dict[str, str]:
+    """The environment an operator would give the bot, pointed at the fakes."""
+    port = port or free_port()
+    env = {
+        "DISCORD_TOKEN": fake.token,
+        "DISCORD_API_BASE": fake.api_base,
+        "USEAPI_TOKEN": SIM_TOKEN,
+        "USEAPI_BASE_URL": sim.base_url,
+        "DATABASE_PATH": str(db_path),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "POLL_INTERVAL": "0.3",
+        "USEAPI_RETRY_SECONDS": "0.3",
+        "LOG_LEVEL": "DEBUG",
+    }
+    if callbacks:
+        env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+class InProcessBot:
+    """The real RelayBot, started with the same resources `python -m bot` opens."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.bot: RelayBot | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._store: Store | None = None
+        self._saved_base = discord.http.Route.BASE
+        self._saved_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+
+    async def start(self, fake: FakeDiscord) -> RelayBot:
+        settings = Settings(_env_file=None, **self.env)  # type: ignore[call-arg, arg-type]
+        discord.http.Route.BASE = settings.DISCORD_API_BASE
+        self._session = aiohttp.ClientSession()
+        self._store = await Store.open(settings.DATABASE_PATH)
+        self.bot = RelayBot(settings, self._store, self._session, guild_ready_timeout=0.01)
+        self._task = asyncio.create_task(self.bot.start(settings.DISCORD_TOKEN.get_secret_value()))
+        ready = asyncio.create_task(fake.wait_ready(timeout=15))
+        done, _ = await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            ready.cancel()
+            self._task.result()
+            raise RuntimeError("bot stopped before it was ready")
+        ready.result()
+        return self.bot
+
+    async def stop(self) -> None:
+        if self.bot is not None:
+            await self.bot.close()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._store is not None:
+            await self._store.close()
+        if self._session is not None:
+            await self._session.close()
+        discord.http.Route.BASE = self._saved_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved_gateway
+
+
+class SubprocessBot:
+    """`python -m bot` as an operator runs it, with its log captured to a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, fake: FakeDiscord, timeout: float = 30) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_"))}
+        env.update(self.env)
+        log = self.log_path.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=str(ROOT), env=env, stdout=log, stderr=log,
+            stdin=asyncio.subprocess.DEVNULL)
+        log.close()
+        await fake.wait_ready(timeout=timeout)
+
+    async def kill(self) -> None:
+        """`kill -9`: no chance to clean up."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def terminate(self, timeout: float = 20) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Wait until `check()` returns something truthy (or raise AssertionError with the last value)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = None
+    while loop.time() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
