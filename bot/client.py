@@ -26,7 +26,7 @@ from bot.webhook import CALLBACK_PREFIX, Listener, make_app
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.buttons")
+EXTENSIONS = ("cogs.imagine", "cogs.buttons", "cogs.admin", "cogs.team", "cogs.jobs")
 # Simulated jobs take a few seconds, like a fast Midjourney job would feel, without wasting anyone's time.
 SIMULATED_JOB_SECONDS = 6.0
 
@@ -108,6 +108,10 @@ class RelayBot(commands.Bot):
         await self.listener.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        from cogs.common import relay_group  # noqa: PLC0415 - the cogs attach their subcommands on load
+
+        if relay_group.commands and self.tree.get_command("relay") is None:
+            self.tree.add_command(relay_group)
         await self.sync_commands()
         await self.relay.start()
 

@@ -143,10 +143,10 @@ class DiscordPublisher:
         if guild is None:
             log.warning("admin alert with no server to tell: %s", text)
             return
-        admin_channel = await self.store.get_meta(f"admin_channel:{guild.id}")
+        admin_channel = (await self.store.guild_settings(guild.id)).admin_channel_id
         try:
             if admin_channel is not None:
-                await self.client.get_partial_messageable(int(admin_channel), guild_id=guild.id).send(
+                await self.client.get_partial_messageable(admin_channel, guild_id=guild.id).send(
                     f"⚠️ Relay alert: {text}", allowed_mentions=render.NO_MENTIONS)
                 return
             if guild.owner_id is not None:

@@ -71,6 +71,29 @@ MIGRATIONS: Final[Sequence[str]] = (
     CREATE INDEX jobs_parent ON jobs(parent_id);
     CREATE INDEX jobs_unpublished ON jobs(published) WHERE published = 0;
     """,
+    """
+    CREATE TABLE guild_settings (
+        guild_id INTEGER PRIMARY KEY,
+        policy TEXT NOT NULL DEFAULT 'owner',
+        policy_role_id INTEGER,
+        gallery_channel_id INTEGER,
+        admin_channel_id INTEGER,
+        daily_quota INTEGER,
+        queue_limit INTEGER
+    );
+    CREATE TABLE member_limits (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        daily_quota INTEGER,
+        queue_limit INTEGER,
+        PRIMARY KEY (guild_id, user_id)
+    );
+    CREATE TABLE user_settings (
+        user_id INTEGER PRIMARY KEY,
+        remix INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_owner_created ON jobs(guild_id, owner_id, created_at);
+    """,
 )
 
 
@@ -124,6 +147,29 @@ class JobRecord:
         data["published"] = bool(data["published"])
         data["simulated"] = bool(data["simulated"])
         return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """One server's choices: who may click whose buttons, where alerts and the gallery go, its limits."""
+
+    guild_id: int
+    policy: str = "owner"  # 'owner', 'role' (owner plus policy_role_id) or 'everyone'
+    policy_role_id: int | None = None
+    gallery_channel_id: int | None = None
+    admin_channel_id: int | None = None
+    daily_quota: int | None = None  # None: the USER_DAILY_QUOTA setting
+    queue_limit: int | None = None  # None: the USER_MAX_QUEUED setting
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLimits:
+    """An admin's override of the server's limits for one member (None: the server's default)."""
+
+    guild_id: int
+    user_id: int
+    daily_quota: int | None = None
+    queue_limit: int | None = None
 
 
 class Store:
@@ -379,6 +425,74 @@ class Store:
             job_id, (status,), published=1, message_id=message_id, image_url=image_url,
             extra_message_ids=list(extra_message_ids),
         )
+
+    # -- per-server and per-user settings -----------------------------------------------------------
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        async with self._db.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
+            row = await cur.fetchone()
+        return GuildSettings(**dict(row)) if row else GuildSettings(guild_id=guild_id)
+
+    async def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
+        """Set some columns of a server's settings (None clears one), creating the row as needed."""
+        await self._db.execute("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
+        if fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            await self._db.execute(
+                f"UPDATE guild_settings SET {assignments} WHERE guild_id = ?",  # noqa: S608 - our column names
+                (*fields.values(), guild_id),
+            )
+        return await self.guild_settings(guild_id)
+
+    async def member_limits(self, guild_id: int, user_id: int) -> MemberLimits:
+        async with self._db.execute(
+            "SELECT * FROM member_limits WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return MemberLimits(**dict(row)) if row else MemberLimits(guild_id=guild_id, user_id=user_id)
+
+    async def update_member_limits(self, guild_id: int, user_id: int, **fields: Any) -> MemberLimits:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO member_limits (guild_id, user_id) VALUES (?, ?)", (guild_id, user_id)
+        )
+        if fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            await self._db.execute(
+                f"UPDATE member_limits SET {assignments} WHERE guild_id = ? AND user_id = ?",  # noqa: S608
+                (*fields.values(), guild_id, user_id),
+            )
+        return await self.member_limits(guild_id, user_id)
+
+    async def remix_enabled(self, user_id: int) -> bool:
+        async with self._db.execute("SELECT remix FROM user_settings WHERE user_id = ?", (user_id,)) as cur:
+            row = await cur.fetchone()
+        return bool(row[0]) if row else False
+
+    async def set_remix(self, user_id: int, enabled: bool) -> None:
+        await self._db.execute(
+            "INSERT INTO user_settings (user_id, remix) VALUES (?, ?) "
+            "ON CONFLICT(user_id) DO UPDATE SET remix = excluded.remix",
+            (user_id, int(enabled)),
+        )
+
+    async def count_waiting_or_running(self, guild_id: int, owner_id: int) -> int:
+        """Jobs of one member in one server that are queued, being sent or running."""
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND owner_id = ? AND status IN (?, ?, ?)",
+            (guild_id, owner_id, QUEUED, SUBMITTING, RUNNING),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def count_sent_since(self, guild_id: int, owner_id: int, since: float) -> int:
+        """Jobs of one member filed since `since`, less those useapi refused before they ran."""
+        async with self._db.execute(
+            f"""SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND owner_id = ? AND created_at >= ?
+                AND NOT (useapi_jobid IS NULL AND status IN ({",".join("?" * len(FINAL_STATES))}))""",  # noqa: S608
+            (guild_id, owner_id, since, *sorted(FINAL_STATES)),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     # -- listing -------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import render
+from bot import policy, render
 from bot.store import COMPLETED, JobRecord
 from cogs.common import queued_text, reply
 
@@ -46,14 +46,6 @@ def check_custom_zoom(prompt: str) -> str | None:
     if not 1.0 <= value <= 2.0:
         return f"`--zoom {zooms[0]}` is out of range: use a value between 1 and 2."
     return None
-
-
-def may_click(interaction: discord.Interaction[RelayBot], job: JobRecord) -> bool:
-    """The owner may use their job's buttons, and so may members who can manage the server."""
-    if interaction.user.id == job.owner_id:
-        return True
-    permissions = getattr(interaction.user, "guild_permissions", None)
-    return bool(permissions and permissions.manage_guild)
 
 
 async def submit_click(interaction: discord.Interaction[RelayBot], parent: JobRecord, button: str,
@@ -132,9 +124,9 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
             await reply(interaction, f"Job #{parent.id} has no such button.")
             return
         button = parent.buttons[self.index]
-        if not may_click(interaction, parent):
-            await reply(interaction, f"Only <@{parent.owner_id}> (or a server manager) can use the buttons "
-                                     f"of job #{parent.id}.")
+        refused = policy.click_refusal(interaction.user, parent, await bot.store.guild_settings(parent.guild_id))
+        if refused is not None:
+            await reply(interaction, refused)
             return
         if parent.status != COMPLETED or not parent.useapi_jobid:
             await reply(interaction, f"Job #{parent.id} is not completed, so its buttons cannot be used.")

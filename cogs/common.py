@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 
-from bot import render
+from bot import policy, render
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -24,3 +25,24 @@ async def reply(interaction: discord.Interaction[RelayBot], text: str, *, epheme
 def queued_text(job_id: int, guild_id: int, channel_id: int, message_id: int | None) -> str:
     where = f": {render.jump_url(guild_id, channel_id, message_id)}" if message_id else "."
     return f"Job #{job_id} is on its way{where}"
+
+
+# The admin command group, `/relay ...`. Its subcommands live in the cog of their feature (cogs/admin.py,
+# cogs/team.py) and attach themselves here; the bot adds the group to its tree once, after loading them.
+# Hidden from non-admins by default, and checked again when run, as servers can change the default.
+relay_group = app_commands.Group(
+    name="relay",
+    description="Manage the Midjourney relay (server managers)",
+    guild_only=True,
+    default_permissions=discord.Permissions(manage_guild=True),
+    allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False),
+    allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+)
+
+
+async def require_admin(interaction: discord.Interaction[RelayBot]) -> bool:
+    """True for a member with Manage Server; otherwise tell them why not."""
+    if policy.is_admin(interaction.user):
+        return True
+    await reply(interaction, "This needs the Manage Server permission.")
+    return False
