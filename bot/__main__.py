@@ -99,5 +99,17 @@ def main() -> int:
     return 0
 
 
+def cli(argv: list[str]) -> int:
+    """`python -m bot` runs the bot; `python -m bot check` checks the install and exits."""
+    if argv[:1] == ["check"]:
+        from bot.check import main as check  # noqa: PLC0415 - only the check needs it
+
+        return check()
+    if argv:
+        print("usage: python -m bot [check]", file=sys.stderr)
+        return 2
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(sys.argv[1:]))

@@ -199,6 +199,14 @@ class Store:
     async def close(self) -> None:
         await self._db.close()
 
+    async def summary(self) -> tuple[int, int]:
+        """The schema version and the number of jobs, for `python -m bot check`."""
+        async with self._db.execute("PRAGMA user_version") as cur:
+            version = await cur.fetchone()
+        async with self._db.execute("SELECT COUNT(*) FROM jobs") as cur:
+            jobs = await cur.fetchone()
+        return (int(version[0]) if version else 0), (int(jobs[0]) if jobs else 0)
+
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
