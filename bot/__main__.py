@@ -47,7 +47,8 @@ def instance_lock(database_path: str, wait: float = LOCK_WAIT_SECONDS) -> Iterat
                 if time.monotonic() >= deadline:
                     raise InstanceLocked(str(lock_path)) from None
                 if not announced:
-                    log.warning("another instance holds %s; waiting up to %.0fs for it to stop", lock_path, wait)
+                    log.warning("another instance of the bot holds %s; waiting up to %.0fs for it to stop",
+                                lock_path, wait)
                     announced = True
                 time.sleep(0.2)
         yield
@@ -66,10 +67,20 @@ async def run(settings: Settings, masker: SecretMasker) -> None:
             bot = RelayBot(settings, store, session, masker=masker)
             async with bot:
                 loop = asyncio.get_running_loop()
+                closing: list[asyncio.Task[None]] = []
+
+                def close(name: str) -> None:
+                    # SIGTERM is what platforms send before stopping a Procfile process: the listener stops
+                    # accepting, in-flight writes finish, the gateway closes, then start() returns.
+                    if not closing:
+                        log.info("%s received: shutting down", name)
+                        closing.append(asyncio.create_task(bot.close()))
+
                 for sig in (signal.SIGTERM, signal.SIGINT):
-                    # SIGTERM is what platforms send before stopping a Procfile process: close cleanly.
-                    loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+                    loop.add_signal_handler(sig, close, sig.name)
                 await bot.start(settings.DISCORD_TOKEN.get_secret_value())
+                if closing:
+                    await closing[0]
         finally:
             await store.close()
 
@@ -82,10 +93,12 @@ def main() -> int:
         return 2
     masker = setup_logging(settings.LOG_LEVEL, settings.secrets())
     try:
-        with instance_lock(settings.DATABASE_PATH):
+        with instance_lock(settings.DATABASE_PATH, settings.INSTANCE_LOCK_WAIT_SECONDS):
             asyncio.run(run(settings, masker))
     except InstanceLocked as exc:
-        print(f"error: another instance of the bot is using this database (lock {exc}); stop it first",
+        print(f"error: another instance of the bot is still using this database (lock {exc}) after "
+              f"{settings.INSTANCE_LOCK_WAIT_SECONDS:g}s of waiting; stop it first "
+              "(or raise INSTANCE_LOCK_WAIT_SECONDS)",
               file=sys.stderr)
         return 3
     except discord.LoginFailure:
@@ -96,6 +109,10 @@ def main() -> int:
         return 2
     except KeyboardInterrupt:
         pass
+    except Exception:
+        # Through the masked log handler rather than Python's own traceback printer, which knows no secrets.
+        log.exception("the bot stopped on an unexpected error")
+        return 1
     return 0
 
 

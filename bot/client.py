@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
+from bot.limits import Limits
 from bot.logs import SecretMasker
 from bot.publisher import DiscordPublisher
 from bot.relay import Relay
@@ -62,6 +63,7 @@ class RelayBot(commands.Bot):
         self.store = store
         self.session = session
         self.masker = masker or SecretMasker(settings.secrets())
+        self.limits = Limits(store, settings)
         self.simulator: Simulator | None = None
         self.listener: Listener | None = None
 

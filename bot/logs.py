@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from urllib.parse import quote
 
 MASK = "***"
+# Very short values would mask ordinary words; real tokens and secrets are long.
+MIN_SECRET_LENGTH = 6
 
 
 class SecretMasker(logging.Filter):
@@ -18,8 +21,13 @@ class SecretMasker(logging.Filter):
         self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        # Very short values would mask ordinary words; real tokens and secrets are long.
-        self._secrets.extend(s for s in secrets if len(s) >= 6 and s not in self._secrets)
+        for secret in secrets:
+            if len(secret) < MIN_SECRET_LENGTH:
+                continue
+            # A secret can also be logged inside a URL, percent-encoded.
+            for form in (secret, quote(secret, safe="")):
+                if form not in self._secrets:
+                    self._secrets.append(form)
         self._secrets.sort(key=len, reverse=True)
 
     def mask(self, text: str) -> str:
@@ -29,15 +37,33 @@ class SecretMasker(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A malformed call (wrong number of args) must still be masked, and must not break the caller.
+            message = f"{record.msg} {record.args!r}"
         masked = self.mask(message)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.mask(record.exc_text)
-        if masked != message:
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        if masked != message or record.args:
+            # The text is final from here: handlers format what the filter saw, masked.
             record.msg, record.args = masked, None
         return True
+
+
+# Libraries that log whole payloads at DEBUG: discord.gateway its frames (the IDENTIFY carries the token),
+# aiosqlite every statement with its parameters (the callback secret as it is first stored, every prompt).
+CHATTY_LOGGERS = ("discord.gateway", "aiosqlite")
+
+
+def quiet_chatty_loggers(level: int) -> None:
+    """Keep the loggers that dump payloads at INFO or above, whatever LOG_LEVEL says."""
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
 
 
 def setup_logging(level: str, secrets: Iterable[str]) -> SecretMasker:
@@ -50,5 +76,7 @@ def setup_logging(level: str, secrets: Iterable[str]) -> SecretMasker:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("discord.gateway").setLevel(max(root.level, logging.INFO))
+    quiet_chatty_loggers(root.level)
+    # Python's warnings (unclosed sessions and the like) go through the same masked handler.
+    logging.captureWarnings(True)
     return masker

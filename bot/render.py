@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.messages import jump_url
 from bot.store import COMPLETED, DUPLICATE, MODERATED, QUEUED, SUBMITTING, JobRecord
+
+__all__ = ["jump_url"]  # re-exported: cogs link to messages through render
 
 # custom_id of a job button: the local job number and the button's index in that job's `buttons`.
 # Short (the ~80-character useapi jobid would not fit in Discord's 100) and stable across restarts.
@@ -25,6 +28,7 @@ SIMULATED_BANNER = "⚠️ **Simulated result**: no `USEAPI_TOKEN` is set, so th
 NO_MENTIONS = discord.AllowedMentions.none()
 
 _UPSCALE_BUTTON = re.compile(r"U[1-4]")
+UPSCALE_BUTTONS = frozenset({"U1", "U2", "U3", "U4"})  # one-shot: shown as used once their upscale exists
 
 
 def custom_id(job_id: int, index: int) -> str:
@@ -34,10 +38,6 @@ def custom_id(job_id: int, index: int) -> str:
 def shorten(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, with an ellipsis where it was cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
-    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
 def progress_bar(percent: int) -> str:
@@ -92,6 +92,8 @@ def _family(name: str) -> str:
         return "V"
     if name in {"⬅️", "➡️", "⬆️", "⬇️"}:
         return "pan"
+    if name in {"Make Variations", "Remaster"}:
+        return "vary"
     first = name.split(" ", 1)[0]
     if first in {"Zoom", "Custom", "Make"}:
         return "zoom"
@@ -120,6 +122,11 @@ def button_pages(buttons: Sequence[str]) -> list[list[list[int]]]:
     return [rows[start : start + ROWS_PER_MESSAGE] for start in range(0, len(rows), ROWS_PER_MESSAGE)]
 
 
+def is_emoji(name: str) -> bool:
+    """A button name with no letters or digits, like 🔄 or ⬅️, shown as an emoji rather than a label."""
+    return bool(name) and len(name) <= 4 and not any(ch.isalnum() or ch.isspace() for ch in name)
+
+
 def build_view(job: JobRecord, page: Sequence[Sequence[int]], used: frozenset[str] = frozenset()) -> discord.ui.View:
     """A render-only view of one page of the job's buttons; clicks are handled by cogs/buttons.py."""
     view = discord.ui.View(timeout=None)
@@ -127,8 +134,14 @@ def build_view(job: JobRecord, page: Sequence[Sequence[int]], used: frozenset[st
         for index in row:
             name = job.buttons[index]
             style = discord.ButtonStyle.primary if name in used else discord.ButtonStyle.secondary
-            view.add_item(discord.ui.Button(label=shorten(name, LABEL_LIMIT), style=style,
-                                            custom_id=custom_id(job.id, index), row=row_number))
+            if is_emoji(name):
+                # Midjourney shows 🔄 and the arrows as bare emoji.
+                button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+                    emoji=name, style=style, custom_id=custom_id(job.id, index), row=row_number)
+            else:
+                button = discord.ui.Button(label=shorten(name, LABEL_LIMIT), style=style,
+                                           custom_id=custom_id(job.id, index), row=row_number)
+            view.add_item(button)
     # A stopped view is sent as components but never stored by discord.py, so the DynamicItem in
     # cogs/buttons.py is the only thing that answers these buttons, before and after a restart.
     view.stop()

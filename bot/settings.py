@@ -40,10 +40,15 @@ class Settings(BaseSettings):
     USEAPI_DISCORD: SecretStr | None = None
     POLL_INTERVAL: float = Field(default=15.0, gt=0)
     USEAPI_RETRY_SECONDS: float = Field(default=15.0, ge=0)
+    USEAPI_RETRY_ATTEMPTS: int = Field(default=8, ge=1)
+    PROGRESS_EDIT_SECONDS: float = Field(default=2.0, ge=0)
     DISCORD_GUILD_ID: int | None = None
     ALLOWED_GUILD_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
     WEBHOOK_SECRET: SecretStr | None = None
     JOB_TIMEOUT_MINUTES: float = Field(default=35.0, gt=0)
+    USEAPI_BACKOFF_SECONDS: float = Field(default=2.0, gt=0)
+    USEAPI_BACKOFF_MAX_SECONDS: float = Field(default=60.0, gt=0)
+    INSTANCE_LOCK_WAIT_SECONDS: float = Field(default=30.0, ge=0)
     USER_MAX_QUEUED: int = Field(default=10, ge=0)
     USER_DAILY_QUOTA: int = Field(default=0, ge=0)
     METRICS_TOKEN: SecretStr | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -280,6 +281,28 @@ class Store:
             row = await cur.fetchone()
         return JobRecord.from_row(row) if row else None
 
+    async def import_job(self, *, guild_id: int, channel_id: int, owner_id: int, useapi_jobid: str, prompt: str,
+                         buttons: Sequence[str], job_json: dict[str, Any], created_at: float | None = None,
+                         simulated: bool = False) -> JobRecord:
+        """Record a completed job made outside this bot (a jobid pasted into /button) so its buttons work.
+
+        It is inserted already completed and published, in one statement, so the scheduler never sees it
+        queued and nothing is posted for it; a job already known by that jobid is returned as it is.
+        """
+        now = time.time()
+        made = created_at if created_at is not None else now
+        await self._db.execute(
+            """INSERT OR IGNORE INTO jobs (guild_id, channel_id, owner_id, prompt, useapi_jobid, status, progress,
+                                           buttons, job_json, published, simulated, created_at, updated_at,
+                                           finished_at)
+               VALUES (?, ?, ?, ?, ?, ?, 100, ?, ?, 1, ?, ?, ?, ?)""",
+            (guild_id, channel_id, owner_id, prompt, useapi_jobid, COMPLETED, _encode("buttons", buttons),
+             _encode("job_json", job_json), int(simulated), made, now, made),
+        )
+        job = await self.get_by_useapi_jobid(useapi_jobid)
+        assert job is not None
+        return job
+
     async def jobs_in(self, states: Iterable[str]) -> list[JobRecord]:
         wanted = tuple(states)
         marks = ",".join("?" * len(wanted))
@@ -332,13 +355,15 @@ class Store:
             rows = await cur.fetchall()
         return {int(r[0]): float(r[1]) for r in rows}
 
+    async def queue_order(self, last_served: Mapping[int, float] | None = None) -> list[JobRecord]:
+        """Every queued job, in the order the scheduler's round-robin will send them (see `round_robin`)."""
+        served = await self.last_served() if last_served is None else last_served
+        return round_robin(await self.jobs_in((QUEUED,)), served)
+
     async def queue_position(self, job: JobRecord) -> int:
-        """1-based place of a queued job: how many queued jobs were filed before it, plus one."""
-        async with self._db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = ? AND id < ?", (QUEUED, job.id)
-        ) as cur:
-            row = await cur.fetchone()
-        return (int(row[0]) if row else 0) + 1
+        """1-based place of a queued job in the round-robin order (a job no longer queued is at 1)."""
+        order = await self.queue_order()
+        return next((place for place, queued in enumerate(order, start=1) if queued.id == job.id), 1)
 
     # -- jobs: transitions ---------------------------------------------------------------------------
 
@@ -505,7 +530,9 @@ class Store:
     # -- listing -------------------------------------------------------------------------------------
 
     async def list_jobs(self, guild_id: int, owner_id: int | None, *, status: str | None = None,
-                        before_id: int | None = None, limit: int = 10) -> list[JobRecord]:
+                        before_id: int | None = None, after_id: int | None = None,
+                        limit: int = 10) -> list[JobRecord]:
+        """Newest first; `before_id` pages to older jobs, `after_id` to the page of newer ones next to it."""
         clauses = ["guild_id = ?"]
         values: list[Any] = [guild_id]
         if owner_id is not None:
@@ -517,11 +544,58 @@ class Store:
         if before_id is not None:
             clauses.append("id < ?")
             values.append(before_id)
+        if after_id is not None:
+            clauses.append("id > ?")
+            values.append(after_id)
         values.append(limit)
-        sql = f"SELECT * FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        # Newer jobs are the ones nearest `after_id`: take them oldest first, then show them newest first.
+        direction = "ASC" if after_id is not None else "DESC"
+        sql = f"SELECT * FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id {direction} LIMIT ?"  # noqa: S608
         async with self._db.execute(sql, values) as cur:
             rows = await cur.fetchall()
-        return [JobRecord.from_row(r) for r in rows]
+        jobs = [JobRecord.from_row(r) for r in rows]
+        return sorted(jobs, key=lambda j: j.id, reverse=True)
+
+    async def last_error_at(self, codes: Iterable[int]) -> dict[int, float]:
+        """When a job last failed with each of `codes` (e.g. useapi's 401 and 402), for `/relay status`."""
+        wanted = tuple(codes)
+        marks = ",".join("?" * len(wanted))
+        async with self._db.execute(
+            f"SELECT error_code, MAX(finished_at) FROM jobs WHERE error_code IN ({marks}) GROUP BY error_code",  # noqa: S608
+            wanted,
+        ) as cur:
+            rows = await cur.fetchall()
+        return {int(r[0]): float(r[1]) for r in rows if r[1] is not None}
+
+    async def last_accepted_at(self) -> float | None:
+        """When useapi last accepted a job of ours: proof the account worked at that moment."""
+        async with self._db.execute("SELECT MAX(submitted_at) FROM jobs WHERE useapi_jobid IS NOT NULL") as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+
+def round_robin(queued: Sequence[JobRecord], last_served: Mapping[int, float]) -> list[JobRecord]:
+    """`queued` in the order the relay's scheduler sends them, were every job ready now.
+
+    The scheduler (Relay._dispatch_ready) takes each owner's oldest job and sends the one whose owner was
+    served longest ago (never served first; ties by job number), then marks that owner served now. This
+    replays the same rule, so the place a waiting message shows is the place it really has.
+    """
+    waiting: dict[int, deque[JobRecord]] = {}
+    for job in sorted(queued, key=lambda j: j.id):
+        waiting.setdefault(job.owner_id, deque()).append(job)
+    served = dict(last_served)
+    clock = max(served.values(), default=0.0)
+    order: list[JobRecord] = []
+    while waiting:
+        owner = min(waiting, key=lambda o: (served.get(o, 0.0), waiting[o][0].id))
+        jobs = waiting[owner]
+        order.append(jobs.popleft())
+        if not jobs:
+            del waiting[owner]
+        clock += 1.0
+        served[owner] = clock
+    return order
 
 
 def _encode(name: str, value: Any) -> Any:

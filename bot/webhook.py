@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -22,44 +22,81 @@ log = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "/callbacks/useapi"
 MAX_BODY = 64 * 1024  # a job body is a few KiB; anything far larger is not from useapi
+# How long close() waits for callbacks being handled (each is a few store writes) before cutting them off.
+SHUTDOWN_SECONDS = 5.0
 RELAY_KEY = web.AppKey("relay", Relay)
 SECRET_KEY = web.AppKey("secret", str)
+
+
+def masked_path(path: str, secret: str | None) -> str:
+    """`path` fit to log: the secret's segment of a callback path, and the secret wherever else it is, masked."""
+    if path.startswith(CALLBACK_PREFIX + "/"):
+        parts = path.split("/")
+        if len(parts) > 3:
+            parts[3] = "***"
+        path = "/".join(parts)
+    # A right secret on a wrong path (a proxy prefix, a doubled slash) must not be logged either.
+    if secret and secret in path:
+        path = path.replace(secret, "***")
+    return path
 
 
 class MaskedAccessLogger(AbstractAccessLogger):
     """An access log line per request, with the callback secret taken out of the path."""
 
+    # Set on the subclass a Listener makes: aiohttp builds the logger itself, and a request refused before
+    # routing (a bad header) has no app to read the secret from.
+    secret: ClassVar[str | None] = None
+
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        path = request.path
-        if path.startswith(CALLBACK_PREFIX + "/"):
-            parts = path.split("/")
-            if len(parts) > 3:
-                parts[3] = "***"
-            path = "/".join(parts)
+        path = masked_path(request.path, self.secret)
         self.logger.info("%s %s %s %d %.1fms", request.remote, request.method, path, response.status,
                          time * 1000)
+
+
+def access_logger_for(secret: str | None) -> type[MaskedAccessLogger]:
+    """The access logger class for a listener whose callback secret is `secret`."""
+    return type("MaskedAccessLogger", (MaskedAccessLogger,), {"secret": secret})
 
 
 async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def read_capped(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None once it passes `limit` bytes (chunked bodies announce no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        # read(n) returns what has arrived, up to n bytes: loop until the end of the body.
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+
+
 async def callback(request: web.Request) -> web.Response:
     expected = request.app[SECRET_KEY]
     given = request.match_info["secret"]
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    # "replace": a path can decode to lone surrogates, which plain encode() would turn into a 500.
+    if not hmac.compare_digest(given.encode(errors="replace"), expected.encode()):
         return web.json_response({"error": "not found"}, status=404)
     if request.content_length is not None and request.content_length > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
     try:
-        raw = await request.content.read(MAX_BODY + 1)
-    except (ValueError, ConnectionError):
+        raw = await read_capped(request, MAX_BODY)
+    except (web.RequestPayloadError, ValueError, ConnectionError):
+        # RequestPayloadError: a body that does not decode as its Content-Encoding (or chunking) says.
         return web.json_response({"error": "unreadable body"}, status=400)
-    if len(raw) > MAX_BODY:
+    if raw is None:
         return web.json_response({"error": "body too large"}, status=413)
     try:
         body: Any = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: 64 KiB of "[" nests deeper than the parser goes; still just malformed input.
         return web.json_response({"error": "malformed JSON"}, status=400)
     if not isinstance(body, dict):
         return web.json_response({"error": "expected a JSON object"}, status=400)
@@ -90,8 +127,8 @@ class Listener:
     """Runs an app on HOST:PORT from setup_hook until close()."""
 
     def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self._runner = web.AppRunner(app, access_log_class=MaskedAccessLogger,
-                                     access_log=logging.getLogger("bot.access"))
+        self._runner = web.AppRunner(app, access_log_class=access_logger_for(app.get(SECRET_KEY)),
+                                     access_log=logging.getLogger("bot.access"), shutdown_timeout=SHUTDOWN_SECONDS)
         self.host = host
         self.port = port
 
@@ -107,4 +144,5 @@ class Listener:
         log.info("listening for callbacks on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
+        """Stop accepting connections, let callbacks being handled finish, then close."""
         await self._runner.cleanup()

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import limits
 from cogs.common import queued_text, reply
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class Imagine(commands.Cog):
             await reply(interaction, "The prompt is empty: describe what Midjourney should imagine.")
             return
         assert interaction.guild_id is not None and interaction.channel_id is not None
+        if await limits.turn_away(interaction, interaction.guild_id):
+            return
         job = await self.bot.relay.submit_imagine(owner_id=interaction.user.id, guild_id=interaction.guild_id,
                                                   channel_id=interaction.channel_id, prompt=text)
         self.bot.publisher.remember(job.id, interaction)

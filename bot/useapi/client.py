@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 _REDACTED = "[redacted]"
 
 
+def _endpoint_label(path: str) -> str:
+    """A low-cardinality name for an endpoint: the channel id in the reset path is left out."""
+    parts = path.strip("/").split("/")
+    if parts[:2] == ["account", "midjourney"] and len(parts) > 2:
+        return "account/midjourney/" + parts[-1] if parts[-1] == "reset" else "account/midjourney"
+    return "/".join(parts) or "/"
+
+
 class UseapiClient:
     """Calls useapi.net v2 over a session the caller owns."""
 
@@ -40,8 +49,11 @@ class UseapiClient:
         timeout: float = 30.0,
         channel: str | None = None,
         discord: str | None = None,
+        observer: Callable[[str, int], None] | None = None,
     ) -> None:
         self._session = session
+        # Told (endpoint, HTTP status or 0 for no answer) after every call: the bot's metrics.
+        self._observer = observer
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -161,6 +173,7 @@ class UseapiClient:
         raw = f"{self.base_url}/{path}" + (f"?{query}" if query else "")
         url = yarl.URL(raw, encoded=True)
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        status = 0
         try:
             async with self._session.request(
                 method, url, json=body, headers=headers, timeout=self._timeout
@@ -174,6 +187,9 @@ class UseapiClient:
         except aiohttp.ClientError as exc:
             detail = self._redact(str(exc)) or type(exc).__name__
             raise UseapiConnectionError(f"{method} {path}: {detail}") from exc
+        finally:
+            if self._observer is not None:
+                self._observer(_endpoint_label(path), status)
 
         if 200 <= status < 300:
             if status == 204 or not text.strip():
