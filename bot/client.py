@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot import render
 from bot.limits import Limits
 from bot.logs import SecretMasker
+from bot.metrics import Metrics
 from bot.publisher import DiscordPublisher
 from bot.relay import Relay
 from bot.settings import Settings
@@ -64,6 +65,7 @@ class RelayBot(commands.Bot):
         self.session = session
         self.masker = masker or SecretMasker(settings.secrets())
         self.limits = Limits(store, settings)
+        self.metrics = Metrics()
         self.simulator: Simulator | None = None
         self.listener: Listener | None = None
 
@@ -98,15 +100,16 @@ class RelayBot(commands.Bot):
                         "every result is simulated, not from Midjourney", base_url)
         discord_value = settings.USEAPI_DISCORD.get_secret_value() if settings.USEAPI_DISCORD else None
         self.useapi = UseapiClient(self.session, base_url, token, channel=settings.USEAPI_CHANNEL,
-                                   discord=discord_value)
+                                   discord=discord_value, observer=self.metrics.useapi_answer)
         self.publisher = DiscordPublisher(self, self.store)
         callback_base = f"{settings.PUBLIC_URL}{CALLBACK_PREFIX}/{secret}" if settings.PUBLIC_URL else None
         if callback_base is None:
             log.info("PUBLIC_URL is not set: following jobs by polling every %.0fs", settings.POLL_INTERVAL)
         self.relay = Relay(settings=settings, store=self.store, useapi=self.useapi, publisher=self.publisher,
                            http=self.session, callback_base=callback_base, secret=secret,
-                           simulated=self.simulator is not None)
-        self.listener = Listener(make_app(self.relay, secret), settings.HOST, settings.PORT)
+                           simulated=self.simulator is not None, metrics=self.metrics)
+        metrics_token = settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None
+        self.listener = Listener(make_app(self.relay, secret, metrics_token), settings.HOST, settings.PORT)
         await self.listener.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)

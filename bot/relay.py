@@ -21,8 +21,10 @@ import aiohttp
 from bot import images, messages
 from bot.edits import EditCoalescer
 from bot.images import ImageError, ImageFile
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store import (
+    ALL_STATES,
     CANCELLED,
     COMPLETED,
     DUPLICATE,
@@ -32,6 +34,7 @@ from bot.store import (
     RUNNING,
     SUBMITTING,
     JobRecord,
+    QueuedJob,
     Store,
 )
 from bot.useapi import errors
@@ -107,8 +110,10 @@ class Relay:
         secret: str,
         simulated: bool = False,
         edit_interval: float | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.store = store
         self.useapi = useapi
         self.publisher = publisher
@@ -267,6 +272,7 @@ class Relay:
         try:
             message_id = await self.publisher.show_pending(job, note, place)
         except PublishError:
+            self.metrics.discord_failures.inc()
             log.warning("job %d: working message could not be posted yet", job.id)
             return job
         if place is None:
@@ -294,11 +300,20 @@ class Relay:
             except Exception:
                 log.exception("scheduler pass failed")
             timeout = 30.0
-            soonest = await self.store.earliest_not_before()
-            if soonest is not None:
-                timeout = min(timeout, max(0.05, soonest - time.time()))
+            # With every slot taken, only a freed slot (or a new job) can change anything, and both set
+            # the wake event: waiting on a job's not_before then would spin over a backlog.
+            if self.paused_reason is None and not await self._slots_full():
+                soonest = await self.store.earliest_not_before()
+                if soonest is not None:
+                    timeout = min(timeout, max(0.05, soonest - time.time()))
+            if self._reduced_until > time.time():
+                # Full capacity comes back when the 504 window ends; nothing else would wake us for it.
+                timeout = min(timeout, max(0.05, self._reduced_until - time.time()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _slots_full(self) -> bool:
+        return await self.store.count_active() >= self.capacity()
 
     async def _dispatch_ready(self) -> None:
         if self.paused_reason is not None:
@@ -593,6 +608,15 @@ class Relay:
         job = await self.store.get_job(int(ref))
         if job is None or job.useapi_jobid not in (None, jobid):
             return 404
+        if job.status == RUNNING and job.useapi_jobid == jobid and status not in USEAPI_FINAL:
+            # The common case, kept to one guarded statement: a progress step of a running job. Only the
+            # figure is taken from the body; the update also tells the poller that callbacks still come.
+            content = body.get("content")
+            progress = Job(jobid=jobid, content=content).progress if isinstance(content, str) else None
+            stored = await self.store.note_progress(job.id, jobid, None if progress is None else min(progress, 100))
+            if stored is not None and stored != (job.progress or 0):
+                self._schedule_progress_edit(job)
+            return 200
         async with self._locks[job.id]:
             fresh = await self.store.get_job(job.id)
             if fresh is None or fresh.useapi_jobid not in (None, jobid):
@@ -608,6 +632,7 @@ class Relay:
                     # Marked failed (timed out, or 504) but Midjourney finished after all: still shown.
                     self._request_verify(fresh.id, jobid)
                     return 202
+                self.metrics.callback("duplicate")
                 return 200  # a repeat or a stale update of a finished job
             if status in USEAPI_FINAL:
                 self._request_verify(fresh.id, jobid)
@@ -738,9 +763,8 @@ class Relay:
         timeout = self.settings.JOB_TIMEOUT_MINUTES * 60
         # While paused only the account is asked about: every job call would answer 596.
         await self.check_account()
-        late_failed = [j for j in await self.store.jobs_in((FAILED,))
-                       if j.error_code in LATE_COMPLETION_CODES and j.useapi_jobid
-                       and (j.finished_at or 0) > now - 3600]
+        # Filtered in SQL: a long history holds many failed jobs, and this runs every poll interval.
+        late_failed = await self.store.late_failures(LATE_COMPLETION_CODES, since=now - 3600)
         for job in await self.store.jobs_in((RUNNING,)) + late_failed:
             if self._closing:
                 return
@@ -872,10 +896,12 @@ class Relay:
                 job = card
                 shown = await self.publisher.show_final(job, image, note)
         except PublishError as exc:
+            self.metrics.discord_failures.inc()
             log.warning("job %d: result not posted yet (%s); will retry", job.id, exc)
             return
         await self.store.mark_published(job.id, job.status, shown.message_id, shown.image_url,
                                         shown.extra_message_ids)
+        self.metrics.published.inc()
         log.info("job %d: published as message %s", job.id, shown.message_id)
 
     async def _new_card(self, job: JobRecord, note: str | None) -> JobRecord | None:
@@ -883,6 +909,7 @@ class Relay:
         try:
             message_id = await self.publisher.show_pending(job, note)
         except PublishError as exc:
+            self.metrics.discord_failures.inc()
             log.warning("job %d: no message to show the result in yet (%s); will retry", job.id, exc)
             return None
         if message_id is None:
@@ -892,7 +919,7 @@ class Relay:
             return None
         return await self.store.set_message(job.id, message_id) or job
 
-    def _schedule_progress_edit(self, job: JobRecord, note: str | None = None) -> None:
+    def _schedule_progress_edit(self, job: JobRecord | QueuedJob, note: str | None = None) -> None:
         async def edit() -> None:
             async with self._locks[job.id]:
                 fresh = await self.store.get_job(job.id)
@@ -904,6 +931,14 @@ class Relay:
         self.edits.schedule(job.channel_id, job.id, edit)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    async def refresh_gauges(self) -> None:
+        """Bring the job, queue and slot gauges up to date (at scrape time: one grouped count)."""
+        counts = await self.store.count_by_status()
+        self.metrics.set_jobs(counts, ALL_STATES)
+        self.metrics.queue_length.set(counts.get(QUEUED, 0))
+        self.metrics.slots_in_use.set(counts.get(SUBMITTING, 0) + counts.get(RUNNING, 0))
+        self.metrics.slots_capacity.set(0 if self.paused_reason is not None else self.capacity())
 
     def mask(self, data: dict[str, Any]) -> dict[str, Any]:
         """A copy of a job body with the callback secret taken out of replyUrl, fit to store or log."""

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import aiosqlite
 
@@ -148,6 +148,18 @@ class JobRecord:
         data["published"] = bool(data["published"])
         data["simulated"] = bool(data["simulated"])
         return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedJob:
+    """The few columns of a waiting job that the queue order and its place edits need."""
+
+    id: int
+    owner_id: int
+    channel_id: int
+    message_id: int | None
+    error: str | None
+    status: str = QUEUED
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +336,11 @@ class Store:
             rows = await cur.fetchall()
         return [JobRecord.from_row(r) for r in rows]
 
+    async def count_by_status(self) -> dict[str, int]:
+        async with self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status") as cur:
+            rows = await cur.fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
     async def count_active(self) -> int:
         async with self._db.execute(
             "SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", (SUBMITTING, RUNNING)
@@ -342,6 +359,17 @@ class Store:
             rows = await cur.fetchall()
         return [JobRecord.from_row(r) for r in rows]
 
+    async def late_failures(self, codes: Iterable[int], *, since: float) -> list[JobRecord]:
+        """Failed jobs with a useapi jobid and one of `codes`, finished after `since`: their result may come."""
+        wanted = tuple(codes)
+        async with self._db.execute(
+            f"""SELECT * FROM jobs WHERE status = ? AND useapi_jobid IS NOT NULL AND finished_at > ?
+                AND error_code IN ({",".join("?" * len(wanted))}) ORDER BY id""",  # noqa: S608
+            (FAILED, since, *wanted),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
     async def earliest_not_before(self) -> float | None:
         async with self._db.execute("SELECT MIN(not_before) FROM jobs WHERE status = ?", (QUEUED,)) as cur:
             row = await cur.fetchone()
@@ -355,10 +383,16 @@ class Store:
             rows = await cur.fetchall()
         return {int(r[0]): float(r[1]) for r in rows}
 
-    async def queue_order(self, last_served: Mapping[int, float] | None = None) -> list[JobRecord]:
+    async def queue_order(self, last_served: Mapping[int, float] | None = None) -> list[QueuedJob]:
         """Every queued job, in the order the scheduler's round-robin will send them (see `round_robin`)."""
         served = await self.last_served() if last_served is None else last_served
-        return round_robin(await self.jobs_in((QUEUED,)), served)
+        # Only the columns the order and the place edits need: this runs on every scheduler pass, and
+        # full rows (JSON decoded) of a long queue cost more than the whole pass should.
+        async with self._db.execute(
+            "SELECT id, owner_id, channel_id, message_id, error FROM jobs WHERE status = ? ORDER BY id", (QUEUED,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return round_robin([QueuedJob(*row) for row in rows], served)
 
     async def queue_position(self, job: JobRecord) -> int:
         """1-based place of a queued job in the round-robin order (a job no longer queued is at 1)."""
@@ -416,6 +450,19 @@ class Store:
         ) as cur:
             row = await cur.fetchone()
         return JobRecord.from_row(row) if row else None
+
+    async def note_progress(self, job_id: int, jobid: str, progress: int | None) -> int | None:
+        """Record a callback's progress for a running job (it only moves forward); return the figure now
+        stored, or None when the job is no longer running under that jobid."""
+        now = time.time()
+        async with self._db.execute(
+            """UPDATE jobs SET progress = MAX(COALESCE(progress, 0), COALESCE(?, 0)), last_event_at = ?,
+                              updated_at = ?
+               WHERE id = ? AND useapi_jobid = ? AND status = ? RETURNING progress""",
+            (progress, now, now, job_id, jobid, RUNNING),
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else int(row[0])
 
     async def touch(self, job_id: int) -> None:
         """Note that useapi told us about the job now, so polling leaves it alone for a while."""
@@ -574,19 +621,29 @@ class Store:
         return float(row[0]) if row and row[0] is not None else None
 
 
-def round_robin(queued: Sequence[JobRecord], last_served: Mapping[int, float]) -> list[JobRecord]:
+class _Owned(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def owner_id(self) -> int: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_Owned)
+
+
+def round_robin(queued: Sequence[OwnedT], last_served: Mapping[int, float]) -> list[OwnedT]:
     """`queued` in the order the relay's scheduler sends them, were every job ready now.
 
     The scheduler (Relay._dispatch_ready) takes each owner's oldest job and sends the one whose owner was
     served longest ago (never served first; ties by job number), then marks that owner served now. This
     replays the same rule, so the place a waiting message shows is the place it really has.
     """
-    waiting: dict[int, deque[JobRecord]] = {}
+    waiting: dict[int, deque[OwnedT]] = {}
     for job in sorted(queued, key=lambda j: j.id):
         waiting.setdefault(job.owner_id, deque()).append(job)
     served = dict(last_served)
     clock = max(served.values(), default=0.0)
-    order: list[JobRecord] = []
+    order: list[OwnedT] = []
     while waiting:
         owner = min(waiting, key=lambda o: (served.get(o, 0.0), waiting[o][0].id))
         jobs = waiting[owner]

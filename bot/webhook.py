@@ -7,6 +7,7 @@ access log masks it, and a callback is only ever a hint that the relay checks wi
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
+from bot.metrics import CONTENT_TYPE_LATEST
 from bot.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ MAX_BODY = 64 * 1024  # a job body is a few KiB; anything far larger is not from
 SHUTDOWN_SECONDS = 5.0
 RELAY_KEY = web.AppKey("relay", Relay)
 SECRET_KEY = web.AppKey("secret", str)
+METRICS_TOKEN_KEY = web.AppKey("metrics_token", str)
 
 
 def masked_path(path: str, secret: str | None) -> str:
@@ -79,6 +82,31 @@ async def read_capped(request: web.Request, limit: int) -> bytes | None:
 
 
 async def callback(request: web.Request) -> web.Response:
+    response = await _take_callback(request)
+    request.app[RELAY_KEY].metrics.callback("accepted" if response.status < 300 else "rejected")
+    return response
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text, for loopback clients or a bearer of METRICS_TOKEN."""
+    token = request.app[METRICS_TOKEN_KEY]
+    given = request.headers.get("Authorization", "")
+    authorised = bool(token) and hmac.compare_digest(given.encode(errors="replace"), f"Bearer {token}".encode())
+    if not authorised and not _is_loopback(request.remote):
+        return web.json_response({"error": "forbidden"}, status=403)
+    relay = request.app[RELAY_KEY]
+    await relay.refresh_gauges()
+    return web.Response(body=relay.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+async def _take_callback(request: web.Request) -> web.Response:
     expected = request.app[SECRET_KEY]
     given = request.match_info["secret"]
     # "replace": a path can decode to lone surrogates, which plain encode() would turn into a 500.
@@ -114,11 +142,13 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
         return web.json_response({"error": exc.reason}, status=exc.status)
 
 
-def make_app(relay: Relay, secret: str) -> web.Application:
+def make_app(relay: Relay, secret: str, metrics_token: str | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_as_json])
     app[RELAY_KEY] = relay
     app[SECRET_KEY] = secret
+    app[METRICS_TOKEN_KEY] = metrics_token or ""
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post(CALLBACK_PREFIX + "/{secret}/{ref}", callback)
     return app
 
@@ -131,6 +161,10 @@ class Listener:
                                      access_log=logging.getLogger("bot.access"), shutdown_timeout=SHUTDOWN_SECONDS)
         self.host = host
         self.port = port
+
+    @property
+    def app(self) -> web.Application:
+        return self._runner.app
 
     async def start(self) -> None:
         await self._runner.setup()

@@ -17,7 +17,7 @@ from bot import messages
 from bot.store import QUEUED
 from bot.useapi import errors
 from cogs.buttons import account_remix, set_account_remix
-from cogs.common import relay_group, reply, require_admin
+from cogs.common import defer, relay_group, reply, require_admin
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -51,7 +51,7 @@ async def _useapi_trouble(interaction: discord.Interaction[RelayBot], exc: error
 async def relay_remix(interaction: discord.Interaction[RelayBot], state: Literal["on", "off"]) -> None:
     if not await require_admin(interaction):
         return
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await defer(interaction)
     bot = interaction.client
     want = state == "on"
     if await account_remix(bot.store) is want:
@@ -87,7 +87,7 @@ async def relay_remix(interaction: discord.Interaction[RelayBot], state: Literal
 async def relay_reset(interaction: discord.Interaction[RelayBot]) -> None:
     if not await require_admin(interaction):
         return
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await defer(interaction)
     relay = interaction.client.relay
     was_paused = relay.paused_reason is not None
     try:

@@ -21,7 +21,7 @@ from discord.ext import commands
 from bot import limits, messages, policy, render
 from bot.store import COMPLETED, JobRecord, Store
 from bot.useapi import errors
-from cogs.common import queued_text, reply
+from cogs.common import acknowledged, defer, queued_text, reply
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -127,7 +127,7 @@ async def submit_click(interaction: discord.Interaction[RelayBot], parent: JobRe
                        prompt: str | None, note: str | None = None) -> None:
     """Send a click on through the relay and tell the clicker where its result will appear."""
     if not interaction.response.is_done():
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer(interaction)
     assert interaction.channel_id is not None
     bot = interaction.client
     if await limits.turn_away(interaction, parent.guild_id):
@@ -169,6 +169,7 @@ async def click(interaction: discord.Interaction[RelayBot], parent: JobRecord | 
         return
     if button == CUSTOM_ZOOM:
         await interaction.response.send_modal(PromptModal(parent, button, custom_zoom_default(parent.prompt)))
+        acknowledged(interaction)
         return
     if button in REMIX_BUTTONS and await bot.store.remix_enabled(interaction.user.id):
         if remix_state is False:
@@ -177,6 +178,7 @@ async def click(interaction: discord.Interaction[RelayBot], parent: JobRecord | 
             await submit_click(interaction, parent, button, None, note)
             return
         await interaction.response.send_modal(PromptModal(parent, button, parent.prompt))
+        acknowledged(interaction)
         return
     log.info("job %d: %s clicked by %d", parent.id, button, interaction.user.id)
     await submit_click(interaction, parent, button, None)
@@ -309,7 +311,7 @@ class Buttons(commands.Cog):
     async def button_command(self, interaction: discord.Interaction[RelayBot],
                              jobid: app_commands.Range[str, 1, 200], button: app_commands.Range[str, 1, 100],
                              prompt: app_commands.Range[str, 1, MODAL_TEXT_LIMIT] | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer(interaction)
         assert interaction.guild_id is not None
         prompt = prompt.strip() if prompt is not None else None
         parent = await self._find(jobid, interaction.guild_id)

@@ -20,6 +20,19 @@ async def reply(interaction: discord.Interaction[RelayBot], text: str, *, epheme
         await interaction.followup.send(text, ephemeral=ephemeral, allowed_mentions=render.NO_MENTIONS)
     else:
         await interaction.response.send_message(text, ephemeral=ephemeral, allowed_mentions=render.NO_MENTIONS)
+        acknowledged(interaction)
+
+
+def acknowledged(interaction: discord.Interaction[RelayBot]) -> None:
+    """Record how much of Discord's 3-second window had passed when this interaction was acknowledged."""
+    waited = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    interaction.client.metrics.ack_latency.labels(kind=interaction.type.name).observe(max(0.0, waited))
+
+
+async def defer(interaction: discord.Interaction[RelayBot]) -> None:
+    """Acknowledge at once, privately, before anything slow: useapi's latency must not cost the 3 s."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    acknowledged(interaction)
 
 
 def queued_text(job_id: int, guild_id: int, channel_id: int, message_id: int | None) -> str:

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import limits
-from cogs.common import queued_text, reply
+from cogs.common import defer, queued_text, reply
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -35,7 +35,7 @@ class Imagine(commands.Cog):
     async def imagine(self, interaction: discord.Interaction[RelayBot],
                       prompt: app_commands.Range[str, 1, PROMPT_LIMIT]) -> None:
         # Acknowledge first: Discord allows 3 seconds, whatever useapi's latency.
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer(interaction)
         text = prompt.strip()
         if not text:
             await reply(interaction, "The prompt is empty: describe what Midjourney should imagine.")

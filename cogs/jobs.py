@@ -29,7 +29,7 @@ from bot.store import (
     JobRecord,
 )
 from bot.useapi.models import Job
-from cogs.common import reply
+from cogs.common import defer, reply
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -251,7 +251,7 @@ class Jobs(commands.Cog):
     async def job(self, interaction: discord.Interaction[RelayBot],
                   jobid: app_commands.Range[str, 1, 200]) -> None:
         assert interaction.guild_id is not None
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer(interaction)
         job = await self._find(jobid.strip())
         # A job of another server is answered exactly like an unknown one: nothing about it leaks here.
         if job is None or job.guild_id != interaction.guild_id:

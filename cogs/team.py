@@ -23,7 +23,7 @@ from discord import app_commands
 from bot import limits, policy
 from bot.store import QUEUED, RUNNING, SUBMITTING
 from bot.useapi import errors
-from cogs.common import relay_group, reply, require_admin
+from cogs.common import defer, relay_group, reply, require_admin
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -80,7 +80,7 @@ async def gallery_command(interaction: discord.Interaction[RelayBot],
         await store.update_guild_settings(interaction.guild_id, gallery_channel_id=None)
         await reply(interaction, "Upscales are no longer copied to a gallery channel.")
         return
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await defer(interaction)
     # A first message proves the bot may post there, and tells the channel's readers what it is for.
     try:
         await channel.send("🖼️ This channel is now the Midjourney relay's gallery: every finished upscale is "
@@ -141,7 +141,7 @@ async def status_command(interaction: discord.Interaction[RelayBot]) -> None:
     if not await require_admin(interaction):
         return
     assert interaction.guild_id is not None
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await defer(interaction)
     bot = interaction.client
     lines = ["**Midjourney relay status**", await _slots_and_queue(bot, interaction.guild_id),
              await _account_health(bot), _mode(bot), await _server_settings(bot, interaction.guild_id),
