@@ -33,13 +33,13 @@ from bot.store import (
     QUEUED,
     RUNNING,
     SUBMITTING,
+    JobBrief,
     JobRecord,
-    QueuedJob,
     Store,
 )
 from bot.useapi import errors
 from bot.useapi.client import UseapiClient
-from bot.useapi.models import Job
+from bot.useapi.models import Job, parse_progress
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,8 @@ class Relay:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
+        # The progress figure last scheduled for display per job: a repeated figure costs no edit.
+        self._progress_shown: dict[int, int] = {}
         self.store = store
         self.useapi = useapi
         self.publisher = publisher
@@ -605,18 +607,21 @@ class Relay:
         # ASCII digits only (str.isdigit accepts other scripts' digits too), short enough for SQLite.
         if not (ref.isascii() and ref.isdigit()) or len(ref) > 18:
             return 404
+        if status not in USEAPI_FINAL:
+            # The common case in one guarded statement: a progress step of a job running under this jobid.
+            # Only the figure is taken from the body; the update also tells the poller callbacks still come.
+            content = body.get("content")
+            progress = parse_progress(content) if isinstance(content, str) else None
+            noted = await self.store.note_progress(int(ref), jobid, None if progress is None else min(progress, 100))
+            if noted is not None:
+                brief, stored = noted
+                if self._progress_shown.get(brief.id) != stored:
+                    self._progress_shown[brief.id] = stored
+                    self._schedule_progress_edit(brief)
+                return 200
         job = await self.store.get_job(int(ref))
         if job is None or job.useapi_jobid not in (None, jobid):
             return 404
-        if job.status == RUNNING and job.useapi_jobid == jobid and status not in USEAPI_FINAL:
-            # The common case, kept to one guarded statement: a progress step of a running job. Only the
-            # figure is taken from the body; the update also tells the poller that callbacks still come.
-            content = body.get("content")
-            progress = Job(jobid=jobid, content=content).progress if isinstance(content, str) else None
-            stored = await self.store.note_progress(job.id, jobid, None if progress is None else min(progress, 100))
-            if stored is not None and stored != (job.progress or 0):
-                self._schedule_progress_edit(job)
-            return 200
         async with self._locks[job.id]:
             fresh = await self.store.get_job(job.id)
             if fresh is None or fresh.useapi_jobid not in (None, jobid):
@@ -712,10 +717,12 @@ class Relay:
         final = USEAPI_FINAL.get(truth.status or "")
         if final is None:
             updated = await self.store.record_progress(job.id, truth.progress, self.mask(truth.model_dump()))
-            if updated is not None:
-                self._schedule_progress_edit(updated)
-            else:
+            if updated is None:
                 await self.store.touch(job.id)
+            elif self._progress_shown.get(updated.id) != (updated.progress or 0):
+                # A poll that found the same figure costs no edit of the channel's budget.
+                self._progress_shown[updated.id] = updated.progress or 0
+                self._schedule_progress_edit(updated)
             return
         expect: tuple[str, ...] = (RUNNING, SUBMITTING)
         if final == COMPLETED and job.status == FAILED and job.error_code in LATE_COMPLETION_CODES:
@@ -869,6 +876,7 @@ class Relay:
         if job.published or not job.is_final:
             return
         self.edits.cancel(job.id)
+        self._progress_shown.pop(job.id, None)
         if job.message_id is None:
             card = await self._new_card(job, None)
             if card is None:
@@ -919,7 +927,7 @@ class Relay:
             return None
         return await self.store.set_message(job.id, message_id) or job
 
-    def _schedule_progress_edit(self, job: JobRecord | QueuedJob, note: str | None = None) -> None:
+    def _schedule_progress_edit(self, job: JobRecord | JobBrief, note: str | None = None) -> None:
         async def edit() -> None:
             async with self._locks[job.id]:
                 fresh = await self.store.get_job(job.id)

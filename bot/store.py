@@ -151,8 +151,8 @@ class JobRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class QueuedJob:
-    """The few columns of a waiting job that the queue order and its place edits need."""
+class JobBrief:
+    """The few columns of a job that the queue order and non-final edits need (no JSON to decode)."""
 
     id: int
     owner_id: int
@@ -383,7 +383,7 @@ class Store:
             rows = await cur.fetchall()
         return {int(r[0]): float(r[1]) for r in rows}
 
-    async def queue_order(self, last_served: Mapping[int, float] | None = None) -> list[QueuedJob]:
+    async def queue_order(self, last_served: Mapping[int, float] | None = None) -> list[JobBrief]:
         """Every queued job, in the order the scheduler's round-robin will send them (see `round_robin`)."""
         served = await self.last_served() if last_served is None else last_served
         # Only the columns the order and the place edits need: this runs on every scheduler pass, and
@@ -392,7 +392,7 @@ class Store:
             "SELECT id, owner_id, channel_id, message_id, error FROM jobs WHERE status = ? ORDER BY id", (QUEUED,)
         ) as cur:
             rows = await cur.fetchall()
-        return round_robin([QueuedJob(*row) for row in rows], served)
+        return round_robin([JobBrief(*row) for row in rows], served)
 
     async def queue_position(self, job: JobRecord) -> int:
         """1-based place of a queued job in the round-robin order (a job no longer queued is at 1)."""
@@ -451,18 +451,21 @@ class Store:
             row = await cur.fetchone()
         return JobRecord.from_row(row) if row else None
 
-    async def note_progress(self, job_id: int, jobid: str, progress: int | None) -> int | None:
-        """Record a callback's progress for a running job (it only moves forward); return the figure now
-        stored, or None when the job is no longer running under that jobid."""
+    async def note_progress(self, job_id: int, jobid: str, progress: int | None) -> tuple[JobBrief, int] | None:
+        """Record a callback's progress for a job running under `jobid` (it only moves forward), in one
+        statement; return the job and the figure now stored, or None when it is not running under `jobid`."""
         now = time.time()
         async with self._db.execute(
             """UPDATE jobs SET progress = MAX(COALESCE(progress, 0), COALESCE(?, 0)), last_event_at = ?,
                               updated_at = ?
-               WHERE id = ? AND useapi_jobid = ? AND status = ? RETURNING progress""",
+               WHERE id = ? AND useapi_jobid = ? AND status = ?
+               RETURNING id, owner_id, channel_id, message_id, error, progress""",
             (progress, now, now, job_id, jobid, RUNNING),
         ) as cur:
             row = await cur.fetchone()
-        return None if row is None else int(row[0])
+        if row is None:
+            return None
+        return JobBrief(int(row[0]), int(row[1]), int(row[2]), row[3], row[4], RUNNING), int(row[5])
 
     async def touch(self, job_id: int) -> None:
         """Note that useapi told us about the job now, so polling leaves it alone for a while."""

@@ -52,9 +52,14 @@ class MaskedAccessLogger(AbstractAccessLogger):
     secret: ClassVar[str | None] = None
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        # Accepted requests are routine (several callbacks a job, metrics scrapes): DEBUG. Refusals may be
+        # someone probing the callback URL: INFO, so they show at the default level.
+        level = logging.DEBUG if response.status < 400 else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
         path = masked_path(request.path, self.secret)
-        self.logger.info("%s %s %s %d %.1fms", request.remote, request.method, path, response.status,
-                         time * 1000)
+        self.logger.log(level, "%s %s %s %d %.1fms", request.remote, request.method, path, response.status,
+                        time * 1000)
 
 
 def access_logger_for(secret: str | None) -> type[MaskedAccessLogger]:

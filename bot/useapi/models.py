@@ -77,10 +77,7 @@ class Job(_Tolerant):
     @property
     def progress(self) -> int | None:
         """The "(NN%)" Midjourney puts in the content, or None."""
-        if not self.content:
-            return None
-        match = _PROGRESS.search(self.content)
-        return int(match.group(1)) if match else None
+        return parse_progress(self.content) if self.content else None
 
     @property
     def image_url(self) -> str | None:
@@ -103,3 +100,9 @@ class AccountChannel(_Tolerant):
     channel: str | None = None
     maxJobs: int | None = None
     pendingModMessage: str | None = None
+
+
+def parse_progress(content: str) -> int | None:
+    """The "(NN%)" Midjourney puts in a message's content, or None."""
+    match = _PROGRESS.search(content)
+    return int(match.group(1)) if match else None
