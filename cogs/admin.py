@@ -6,7 +6,6 @@ Manage Server again when run, as a server can change who sees the group.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +16,7 @@ from bot import messages
 from bot.store import QUEUED
 from bot.useapi import errors
 from cogs.buttons import account_remix, set_account_remix
-from cogs.common import defer, relay_group, reply, require_admin
+from cogs.common import attach_relay_commands, defer, detach_relay_commands, reply, require_admin
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -123,20 +122,9 @@ async def relay_admin_channel(interaction: discord.Interaction[RelayBot],
 COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (relay_remix, relay_reset, relay_admin_channel)
 
 
-async def _failed(interaction: discord.Interaction[RelayBot], error: app_commands.AppCommandError) -> None:
-    # discord.py only logs a command's exception; the admin should hear that it did not go through.
-    log.error("/relay %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-    with contextlib.suppress(discord.HTTPException):
-        await reply(interaction, "Something went wrong; please try again.")
-
-
 async def setup(bot: RelayBot) -> None:
-    for command in COMMANDS:
-        command.error(_failed)
-        # override: a second bot in the same process (tests) loads this module again.
-        relay_group.add_command(command, override=True)
+    attach_relay_commands(COMMANDS, "Something went wrong; please try again.")
 
 
 async def teardown(bot: RelayBot) -> None:
-    for command in COMMANDS:
-        relay_group.remove_command(command.name)
+    detach_relay_commands(COMMANDS)

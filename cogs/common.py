@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -11,6 +14,8 @@ from bot import policy, render
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
+
+log = logging.getLogger(__name__)
 
 
 async def reply(interaction: discord.Interaction[RelayBot], text: str, *, ephemeral: bool = True) -> None:
@@ -59,3 +64,23 @@ async def require_admin(interaction: discord.Interaction[RelayBot]) -> bool:
         return True
     await reply(interaction, "This needs the Manage Server permission.")
     return False
+
+
+def attach_relay_commands(commands: Iterable[app_commands.Command[Any, ..., None]], failure: str) -> None:
+    """Put a cog's `/relay` subcommands on the group, each answering `failure` if it raises."""
+
+    async def failed(interaction: discord.Interaction[RelayBot], error: app_commands.AppCommandError) -> None:
+        # discord.py only logs a command's exception; the admin should hear that it did not go through.
+        log.error("/relay %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
+        with contextlib.suppress(discord.HTTPException):
+            await reply(interaction, failure)
+
+    for command in commands:
+        command.error(failed)
+        # override: a second bot in the same process (tests) loads the module again.
+        relay_group.add_command(command, override=True)
+
+
+def detach_relay_commands(commands: Iterable[app_commands.Command[Any, ..., None]]) -> None:
+    for command in commands:
+        relay_group.remove_command(command.name)

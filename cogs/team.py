@@ -8,7 +8,6 @@ subcommand checks again with `require_admin` when it runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.metadata
 import logging
 import time
@@ -23,7 +22,7 @@ from discord import app_commands
 from bot import limits, policy
 from bot.store import QUEUED, RUNNING, SUBMITTING
 from bot.useapi import errors
-from cogs.common import defer, relay_group, reply, require_admin
+from cogs.common import attach_relay_commands, defer, detach_relay_commands, reply, require_admin
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -99,19 +98,9 @@ async def gallery_command(interaction: discord.Interaction[RelayBot],
                        member="Only this member; leave out to set the server's default")
 async def quota_command(interaction: discord.Interaction[RelayBot], daily: app_commands.Range[int, 0, QUOTA_MAX],
                         member: discord.Member | None = None) -> None:
-    if not await require_admin(interaction):
-        return
-    assert interaction.guild_id is not None
-    store = interaction.client.store
     amount = f"{daily} jobs a day" if daily else "no daily limit"
-    if member is None:
-        await store.update_guild_settings(interaction.guild_id, daily_quota=daily)
-        text = f"Daily quota for members of this server (without one of their own): {amount}."
-    else:
-        await store.update_member_limits(interaction.guild_id, member.id, daily_quota=daily)
-        text = f"Daily quota for {member.mention} in this server: {amount}."
-    log.info("server %d: daily quota %d for %s", interaction.guild_id, daily, member.id if member else "default")
-    await reply(interaction, f"{text} Days start at 00:00 UTC; jobs useapi refused before they ran do not count.")
+    await _set_limit(interaction, "daily_quota", daily, member, "Daily quota", amount,
+                     " Days start at 00:00 UTC; jobs useapi refused before they ran do not count.")
 
 
 @app_commands.command(name="queue-limit", description="Jobs a member may have waiting or running (0: no limit)")
@@ -121,19 +110,25 @@ async def quota_command(interaction: discord.Interaction[RelayBot], daily: app_c
 async def queue_limit_command(interaction: discord.Interaction[RelayBot],
                               most: app_commands.Range[int, 0, QUEUE_MAX],
                               member: discord.Member | None = None) -> None:
+    amount = f"at most {most} jobs waiting or running" if most else "no queue limit"
+    await _set_limit(interaction, "queue_limit", most, member, "Queue limit", amount)
+
+
+async def _set_limit(interaction: discord.Interaction[RelayBot], column: str, value: int,
+                     member: discord.Member | None, name: str, amount: str, tail: str = "") -> None:
+    """Set one limit for the server's default (no member) or for one member, and say what it now is."""
     if not await require_admin(interaction):
         return
     assert interaction.guild_id is not None
     store = interaction.client.store
-    amount = f"at most {most} jobs waiting or running" if most else "no queue limit"
     if member is None:
-        await store.update_guild_settings(interaction.guild_id, queue_limit=most)
-        text = f"Queue limit for members of this server (without one of their own): {amount}."
+        await store.update_guild_settings(interaction.guild_id, **{column: value})
+        text = f"{name} for members of this server (without one of their own): {amount}."
     else:
-        await store.update_member_limits(interaction.guild_id, member.id, queue_limit=most)
-        text = f"Queue limit for {member.mention} in this server: {amount}."
-    log.info("server %d: queue limit %d for %s", interaction.guild_id, most, member.id if member else "default")
-    await reply(interaction, text)
+        await store.update_member_limits(interaction.guild_id, member.id, **{column: value})
+        text = f"{name} for {member.mention} in this server: {amount}."
+    log.info("server %d: %s %d for %s", interaction.guild_id, column, value, member.id if member else "default")
+    await reply(interaction, text + tail)
 
 
 @app_commands.command(name="status", description="Midjourney slots, the queue, account health and mode")
@@ -224,20 +219,9 @@ COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (
 )
 
 
-async def _failed(interaction: discord.Interaction[RelayBot], error: app_commands.AppCommandError) -> None:
-    # discord.py only logs a command's exception; the admin should hear that nothing was changed.
-    log.error("/relay %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-    with contextlib.suppress(discord.HTTPException):
-        await reply(interaction, "Something went wrong; nothing was changed. Please try again.")
-
-
 async def setup(bot: RelayBot) -> None:
-    for command in COMMANDS:
-        command.error(_failed)
-        # override: a second bot in the same process (tests) loads this module again.
-        relay_group.add_command(command, override=True)
+    attach_relay_commands(COMMANDS, "Something went wrong; nothing was changed. Please try again.")
 
 
 async def teardown(bot: RelayBot) -> None:
-    for command in COMMANDS:
-        relay_group.remove_command(command.name)
+    detach_relay_commands(COMMANDS)
