@@ -26,12 +26,12 @@ from tests.fakediscord import (
 )
 from tests.fakediscord import RecordedRequest as DiscordRequest
 from tests.harness import SIM_TOKEN, eventually
+from tests.resilience import manual_simulator
 from tests.test_buttons import (
     GRID,
     card,
     click,
     imagine,
-    manual_sim,
     names,
     private,
     running_bot,
@@ -192,7 +192,7 @@ async def test_404_says_useapi_no_longer_knows_the_job(fake_discord: FakeDiscord
 
 async def test_409_links_the_upscale_our_store_already_has(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
-    async with manual_sim() as sim, running_bot(fake, sim, tmp_path, **FAST):
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **FAST):
         await imagine(fake, "a glass teapot")
         await sim.complete(await sim_job_soon(sim, 1))
         grid = await card(fake, 1)

@@ -13,6 +13,7 @@ import aiohttp
 from bot.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CHANNEL_ID, EPHEMERAL, OWNER, FakeDiscord, InteractionRecord
 from tests.harness import SIM_TOKEN, InProcessBot, bot_env, eventually
+from tests.resilience import manual_simulator
 
 JSON = dict[str, Any]
 GRID = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
@@ -39,17 +40,6 @@ async def running_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **env: 
         assert fake.spec_errors == []
     finally:
         await runner.stop()
-
-
-@asynccontextmanager
-async def manual_sim(**options: Any) -> AsyncIterator[Simulator]:
-    """A simulator whose jobs run until the test completes them."""
-    simulator = Simulator(token=SIM_TOKEN, job_seconds=None, **options)
-    await simulator.start()
-    try:
-        yield simulator
-    finally:
-        await simulator.close()
 
 
 def buttons(message: JSON) -> Iterator[JSON]:
@@ -159,7 +149,7 @@ async def test_every_button_kind_gets_a_working_button_and_none_is_dropped(fake_
     fake = fake_discord
     # Twelve clicks at once: no queue limit, and room for all of them at useapi.
     env = {"callbacks": False, "USEAPI_MAX_JOBS": 15, "USER_MAX_QUEUED": 0}
-    async with manual_sim() as sim, running_bot(fake, sim, tmp_path, **env):
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **env):
         await imagine(fake, "a castle of glass")
         jobid = await sim_job_soon(sim, 1)
         await sim.complete(jobid)
