@@ -100,7 +100,8 @@ class RelayBot(commands.Bot):
                         "every result is simulated, not from Midjourney", base_url)
         discord_value = settings.USEAPI_DISCORD.get_secret_value() if settings.USEAPI_DISCORD else None
         self.useapi = UseapiClient(self.session, base_url, token, channel=settings.USEAPI_CHANNEL,
-                                   discord=discord_value, observer=self.metrics.useapi_answer)
+                                   discord=discord_value, observer=self.metrics.useapi_answer,
+                                   timeout=settings.USEAPI_TIMEOUT_SECONDS)
         self.publisher = DiscordPublisher(self, self.store)
         callback_base = f"{settings.PUBLIC_URL}{CALLBACK_PREFIX}/{secret}" if settings.PUBLIC_URL else None
         if callback_base is None:

@@ -58,6 +58,7 @@ MAX_JOBID_LENGTH = 256
 # On every waiting or running job's card while useapi does not answer polls or lookups.
 OUTAGE_NOTE = ("Waiting for useapi, which is not answering right now: the job keeps its place and carries on "
                "by itself once useapi is back.")
+TIMED_OUT = "timed out"  # the error a job is requeued with after its call timed out
 USEAPI_FINAL = {"completed": COMPLETED, "failed": FAILED, "moderated": MODERATED, "cancelled": CANCELLED}
 
 
@@ -393,6 +394,13 @@ class Relay:
         if problem is not None:
             await self._fail(job, problem, messages.LOCAL_REFUSAL_CODE)
             return
+        if job.error == TIMED_OUT and not await self._adopt_cut_short([job]):
+            # The call that timed out had been accepted: useapi runs it under our replyRef. Sending it
+            # again would start a second Midjourney job for the same click.
+            adopted = await self.store.get_job(job.id)
+            if adopted is not None:
+                await self._show_pending(adopted)
+            return
         try:
             if job.parent_id is None:
                 result = await self.useapi.imagine(job.prompt, **common)
@@ -466,7 +474,9 @@ class Relay:
         delay = delay / 2 + random.uniform(0, delay / 2)
         log.info("job %d: useapi unavailable (%s), try %d again in %.1fs", job.id, type(exc).__name__,
                  job.attempts, delay)
-        requeued = await self.store.requeue(job.id, time.time() + delay, error="unreachable")
+        # A timed-out call may have reached useapi all the same: the next try looks for it first.
+        error = TIMED_OUT if isinstance(exc, errors.UseapiTimeout) else "unreachable"
+        requeued = await self.store.requeue(job.id, time.time() + delay, error=error)
         if requeued:
             await self._show_pending(requeued, messages.retry_note(job.attempts, delay))
 

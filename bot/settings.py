@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     POLL_INTERVAL: float = Field(default=15.0, gt=0)
     USEAPI_RETRY_SECONDS: float = Field(default=15.0, ge=0)
     USEAPI_RETRY_ATTEMPTS: int = Field(default=8, ge=1)
+    USEAPI_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
     PROGRESS_EDIT_SECONDS: float = Field(default=2.0, ge=0)
     DISCORD_GUILD_ID: int | None = None
     ALLOWED_GUILD_IDS: Annotated[frozenset[int], NoDecode] = frozenset()

@@ -410,6 +410,49 @@ async def test_5xx_and_connection_errors_back_off_then_fail_clearly(fake_discord
         assert "on its way" in await said(record, "on its way")
 
 
+async def test_a_useapi_timeout_is_retried_then_fails_clearly(fake_discord: FakeDiscord, sim: Simulator,
+                                                              tmp_path: Path) -> None:
+    fake = fake_discord
+    env = {"USEAPI_TIMEOUT_SECONDS": "0.3", "USEAPI_RETRY_ATTEMPTS": "2", "USEAPI_BACKOFF_SECONDS": "0.1", **FAST}
+    async with running_bot(fake, sim, tmp_path, **env):
+        grid = await grid_of(fake)
+        sim.set_post_delay(1.0)  # every POST now answers after the bot has stopped waiting
+        record = await click(fake, grid, "V1")
+        failed = await card(fake, 2, failure)
+        assert "gave up after 2 tries" in failed["content"]
+        assert "did not answer in time" in await said(record, "did not answer in time")
+        assert len(sim.calls("jobs/button")) == 2
+
+        # useapi answers in time again: the next click goes through.
+        sim.set_post_delay(0)
+        await click(fake, grid, "V2")
+        await card(fake, 3)
+        assert fake.spec_errors == []
+
+
+async def test_a_timed_out_call_that_useapi_accepted_is_adopted_not_sent_twice(fake_discord: FakeDiscord,
+                                                                               tmp_path: Path) -> None:
+    fake = fake_discord
+    # The first POST answers after the bot stopped waiting (0.3 s), but useapi did accept it; the next try
+    # (0.75 s or more later) finds it among useapi's running jobs under the job's replyRef.
+    env = {"USEAPI_TIMEOUT_SECONDS": "0.3", "USEAPI_BACKOFF_SECONDS": "1.5", **FAST}
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **env):
+        await imagine(fake, "a slow harbour")
+        await eventually(lambda: len(sim.executing()) == 1)
+        await sim.complete(sim.executing()[0])
+        grid = await card(fake, 1)
+        sim.set_post_delay(0.5)
+        await click(fake, grid, "V1")
+        await eventually(lambda: len(sim.executing()) == 1, timeout=5)
+        (child,) = sim.executing()
+        await eventually(lambda: sim.calls("jobs/") and any(
+            r.query.get("jobid") == child for r in sim.calls("jobs/")), timeout=5)
+        await sim.complete(child)
+        result = await card(fake, 2)
+        assert not failure(result)
+        assert len(sim.calls("jobs/button")) == 1, "sent once: the timed-out call was adopted"
+
+
 # -- progress ----------------------------------------------------------------------------------------------
 
 

@@ -359,6 +359,10 @@ class Simulator:
         # complete_later: a 504's queued job still completes after job_seconds, as Midjourney would.
         self._injections.append(_Injection(endpoint, status, body, times, complete_later))
 
+    def set_post_delay(self, seconds: float) -> None:
+        """Answer every later POST after `seconds` (a slow useapi; 0 for prompt answers again)."""
+        self._post_delay = seconds
+
     def set_outage(self, down: bool, *, status: int = 503) -> None:
         """While down, every API request answers status with a proxy's non-JSON page."""
         self._outage = status if down else None
