@@ -96,10 +96,12 @@ class DiscordPublisher:
         try:
             message = await self._post_or_edit(job, channel, content, embeds, files, first_view)
             extra: list[int] = []
+            # A publish repeated after a crash edits the card again (idempotent); the extra pages are new
+            # messages, so each carries a nonce that Discord (enforce_nonce) answers with the first copy.
             for number, page in enumerate(pages[1:], start=2):
                 more = await channel.send(f"More buttons for job #{job.id} ({number}/{len(pages)})",
                                           view=render.build_view(job, page, used),
-                                          allowed_mentions=render.NO_MENTIONS)
+                                          allowed_mentions=render.NO_MENTIONS, nonce=f"p{job.id}.{number}")
                 extra.append(more.id)
         except discord.HTTPException as exc:
             raise PublishError(f"Discord answered {exc.status}") from exc
@@ -122,17 +124,20 @@ class DiscordPublisher:
         link = render.jump_url(job.guild_id, job.channel_id, message.id)
         content = render.shorten(f"{render.final_content(job)}\n{link}", render.MESSAGE_LIMIT)
         channel = self.client.get_partial_messageable(gallery, guild_id=job.guild_id)
+        # The copy is recorded only once Discord made it; should the process die in between, the repeat
+        # carries the same nonce, which Discord (enforce_nonce) answers with the first copy, not a second.
+        nonce = f"g{job.id}"
         try:
             if image is not None:
                 # Uploaded again rather than linked: attachment links are signed and expire.
                 sent = await channel.send(content, file=discord.File(io.BytesIO(image.data), filename=image.filename),
-                                          allowed_mentions=render.NO_MENTIONS)
+                                          allowed_mentions=render.NO_MENTIONS, nonce=nonce)
             else:
                 url = message.attachments[0].url if message.attachments else None
                 if url is None and job.job_json:
                     url = Job.model_validate(job.job_json).image_url
                 embeds = [discord.Embed(url=url, title="Result image").set_image(url=url)] if url else []
-                sent = await channel.send(content, embeds=embeds, allowed_mentions=render.NO_MENTIONS)
+                sent = await channel.send(content, embeds=embeds, allowed_mentions=render.NO_MENTIONS, nonce=nonce)
         except discord.HTTPException as exc:
             log.warning("job %d: not copied to the gallery channel %d (%s)", job.id, gallery, exc.status)
             return

@@ -158,6 +158,8 @@ async def test_every_button_kind_gets_a_working_button_and_none_is_dropped(fake_
 
         first = await card(fake, 1)
         more = await fake.wait_for_message(lambda m: "More buttons for job #1" in m.get("content", ""))
+        # A second page is a new message: a publish repeated after a crash must not post it twice.
+        assert more.get("nonce") == "p1.2"
         for message in (first, more):
             rows = message["components"]
             assert 1 <= len(rows) <= 5

@@ -295,6 +295,16 @@ async def test_upload_limit_is_413(fake_discord: FakeDiscord, bot: TinyBot) -> N
     assert too_big.value.status == 413 and too_big.value.code == 40005
 
 
+async def test_enforced_nonce_returns_the_first_message(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    channel = bot.get_channel(CHANNEL_ID)
+    assert isinstance(channel, discord.TextChannel)
+    first = await channel.send("once", nonce="n1")
+    again = await channel.send("once", nonce="n1")
+    other = await channel.send("once", nonce="n2")
+    assert again.id == first.id and other.id != first.id
+    assert [m["id"] for m in fake_discord.channel_messages(CHANNEL_ID)] == [str(first.id), str(other.id)]
+
+
 async def test_delete_then_edit_is_404(fake_discord: FakeDiscord, bot: TinyBot) -> None:
     channel = bot.get_channel(CHANNEL_ID)
     assert isinstance(channel, discord.TextChannel)

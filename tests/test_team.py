@@ -323,6 +323,11 @@ async def test_gallery_copies_finished_upscales_and_status_reports(fake_discord:
         assert posts and all(r.json["allowed_mentions"] == {"parse": []} for r in posts)
         # The grid (published before the click) is no upscale: only the notice and the one copy are there.
         assert len(fake.channel_messages(GALLERY_ID)) == 2
+        # Should the bot die between the copy and recording it, the repeat carries the same nonce, which
+        # Discord answers with the first copy (enforce_nonce) rather than posting a second.
+        (copy_post,) = [r for r in posts if r.path.endswith(f"/channels/{GALLERY_ID}/messages")
+                        and "job #2" in (r.json.get("content") or "")]
+        assert copy_post.json["nonce"] == "g2" and copy_post.json["enforce_nonce"] is True
 
         assert "Manage Server" in await relay(fake, "status", user=ALICE)
         status = await relay(fake, "status", user=OWNER)

@@ -937,6 +937,13 @@ class FakeDiscord:
         body = call.body or {}
         if not any(body.get(k) for k in ("content", "embeds", "components", "sticker_ids", "poll")) and not call.files:
             raise DiscordError(400, 50006, "Cannot send an empty message")
+        if body.get("enforce_nonce") and body.get("nonce") is not None:
+            # As Discord does: a message by the same author with the same nonce in the last few minutes is
+            # returned instead of a new one being created.
+            for earlier in self.messages.values():
+                if (earlier.get("nonce") == body["nonce"] and int(earlier["author"]["id"]) == self.bot_user.id
+                        and int(earlier["id"]) not in self.deleted_messages):
+                    return 200, earlier
         message = self._new_message(channel_id, body, call.files)
         await self._store_new(message)
         return 200, message
