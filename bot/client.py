@@ -25,6 +25,7 @@ from bot.store import Store
 from bot.useapi.client import UseapiClient
 from bot.useapi.simulator import Simulator
 from bot.webhook import CALLBACK_PREFIX, Listener, make_app
+from cogs.common import relay_group
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,7 @@ class RelayBot(commands.Bot):
         await self.listener.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        from cogs.common import relay_group  # noqa: PLC0415 - the cogs attach their subcommands on load
-
+        # The cogs attached their /relay subcommands to the shared group as they loaded.
         if relay_group.commands and self.tree.get_command("relay") is None:
             self.tree.add_command(relay_group)
         await self.sync_commands()
