@@ -47,7 +47,14 @@ async def test_buttons_work_after_restart_and_commands_sync_once(fake_discord: F
     finally:
         await first.stop()
     assert len(fake_discord.command_syncs) == 1
-    assert "imagine" in {c["name"] for c in fake_discord.commands[None]}
+    assert {c["name"] for c in fake_discord.commands[None]} == {"imagine", "button", "remix", "jobs", "job", "quota",
+                                                                 "relay"}
+    (relay,) = [c for c in fake_discord.commands[None] if c["name"] == "relay"]
+    assert {o["name"] for o in relay["options"]} == {"remix", "reset", "admin-channel", "policy", "gallery", "quota",
+                                                     "queue-limit", "status"}
+    # Server-only, hidden from members without Manage Server (and checked again when run).
+    assert relay["default_member_permissions"] == str(1 << 5)
+    assert all(c["contexts"] == [0] for c in fake_discord.commands[None])
 
     second = InProcessBot(env)
     await second.start(fake_discord)
