@@ -109,6 +109,19 @@ async def test_commands_refused_outside_allowed_servers(fake_discord: FakeDiscor
         await runner.stop()
 
 
+async def test_commands_in_a_dm_are_refused(fake_discord: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
+    runner = InProcessBot(bot_env(fake_discord, sim, tmp_path / "relay.db"))
+    await runner.start(fake_discord)
+    try:
+        refused = await fake_discord.slash("imagine", {"prompt": "a cat"}, user=ALICE, dm=True)
+        answer = await refused.wait_response()
+        assert answer["type"] == 4 and "only inside a server" in answer["data"]["content"]
+        assert sim.calls("jobs/imagine") == []
+        assert fake_discord.spec_errors == []
+    finally:
+        await runner.stop()
+
+
 async def test_long_prompt_is_shortened_in_text_but_sent_whole(fake_discord: FakeDiscord, sim: Simulator,
                                                                 tmp_path: Path) -> None:
     prompt = "a very detailed cathedral " * 78  # about 2000 characters, within useapi's 2048
