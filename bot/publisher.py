@@ -12,7 +12,7 @@ import time
 
 import discord
 
-from bot import images, policy, render
+from bot import images, messages, policy, render
 from bot.images import ImageError, ImageFile
 from bot.relay import MessageGone, PublishError, Shown
 from bot.store import COMPLETED, JobRecord, Store
@@ -121,7 +121,7 @@ class DiscordPublisher:
         key = f"gallery:{job.id}"
         if await self.store.get_meta(key) is not None:
             return
-        link = render.jump_url(job.guild_id, job.channel_id, message.id)
+        link = messages.jump_url(job.guild_id, job.channel_id, message.id)
         content = render.shorten(f"{render.final_content(job)}\n{link}", render.MESSAGE_LIMIT)
         channel = self.client.get_partial_messageable(gallery, guild_id=job.guild_id)
         # The copy is recorded only once Discord made it; should the process die in between, the repeat

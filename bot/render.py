@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import discord
 
-from bot.messages import jump_url
 from bot.store import COMPLETED, DUPLICATE, MODERATED, QUEUED, SUBMITTING, JobRecord
-
-__all__ = ["jump_url"]  # re-exported: cogs link to messages through render
 
 # custom_id of a job button: the local job number and the button's index in that job's `buttons`.
 # Short (the ~80-character useapi jobid would not fit in Discord's 100) and stable across restarts.
@@ -147,17 +143,3 @@ def build_view(job: JobRecord, page: Sequence[Sequence[int]], used: frozenset[st
     view.stop()
     return view
 
-
-@dataclass(frozen=True, slots=True)
-class ButtonRef:
-    """A parsed job-button custom_id."""
-
-    job_id: int
-    index: int
-
-
-def parse_custom_id(value: str) -> ButtonRef | None:
-    match = re.fullmatch(CUSTOM_ID_TEMPLATE, value)
-    if match is None:
-        return None
-    return ButtonRef(int(match["job"]), int(match["index"]))

@@ -156,7 +156,7 @@ async def click(interaction: discord.Interaction[RelayBot], parent: JobRecord | 
     done = await existing_upscale(bot, parent, button)
     if done is not None and done.message_id is not None:
         # Not an error: useapi would answer 409; the result is already in the channel.
-        link = render.jump_url(done.guild_id, done.channel_id, done.message_id)
+        link = messages.jump_url(done.guild_id, done.channel_id, done.message_id)
         await reply(interaction, messages.duplicate(button, parent.id, link))
         return
     remix_state = await account_remix(bot.store)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot import policy, render
+from bot import messages, policy, render
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -41,7 +41,7 @@ async def defer(interaction: discord.Interaction[RelayBot]) -> None:
 
 
 def queued_text(job_id: int, guild_id: int, channel_id: int, message_id: int | None) -> str:
-    where = f": {render.jump_url(guild_id, channel_id, message_id)}" if message_id else "."
+    where = f": {messages.jump_url(guild_id, channel_id, message_id)}" if message_id else "."
     return f"Job #{job_id} is on its way{where}"
 
 

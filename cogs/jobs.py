@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import policy, render
+from bot import messages, policy, render
 from bot.store import (
     CANCELLED,
     COMPLETED,
@@ -74,7 +74,7 @@ def _line(job: JobRecord, with_owner: bool) -> str:
     parts.append(f"<t:{int(job.created_at)}:R>")
     parts.append(prompt)
     if job.message_id is not None:
-        parts.append(f"[open]({render.jump_url(job.guild_id, job.channel_id, job.message_id)})")
+        parts.append(f"[open]({messages.jump_url(job.guild_id, job.channel_id, job.message_id)})")
     return " · ".join(parts)
 
 
@@ -209,7 +209,7 @@ async def _details(bot: RelayBot, job: JobRecord) -> str:
     if job.useapi_jobid:
         lines.append(f"useapi job: `{job.useapi_jobid}`")
     if job.message_id is not None:
-        lines.append(f"In the channel: {render.jump_url(job.guild_id, job.channel_id, job.message_id)}")
+        lines.append(f"In the channel: {messages.jump_url(job.guild_id, job.channel_id, job.message_id)}")
     if job.simulated:
         lines.append(render.SIMULATED_BANNER)
     return render.shorten("\n".join(lines), render.MESSAGE_LIMIT)
