@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CAROL, OWNER, FakeDiscord
 from tests.harness import ROOT, SIM_TOKEN, SubprocessBot, bot_env
 

@@ -42,8 +42,8 @@ from bench.common import (
     profile,
     stack,
 )
+from bot.backends.useapi.simulator import GRID_BUTTONS, UPSCALE_BUTTONS
 from bot.store import Store
-from bot.useapi.simulator import GRID_BUTTONS, UPSCALE_BUTTONS
 from tests.fakediscord import CHANNEL_ID, GUILD_ID, InteractionRecord
 from tests.harness import SIM_TOKEN
 

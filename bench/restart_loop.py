@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import figure, footer, header, note
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CAROL, FakeDiscord, InteractionRecord
 from tests.harness import SIM_TOKEN, SubprocessBot, bot_env, eventually
 from tests.resilience import jobs_in_db, results_for

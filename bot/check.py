@@ -12,11 +12,11 @@ from typing import TextIO
 import aiohttp
 from aiohttp import web
 
+from bot.backends.useapi import errors
+from bot.backends.useapi.client import UseapiClient
+from bot.backends.useapi.simulator import Simulator
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store
-from bot.useapi import errors
-from bot.useapi.client import UseapiClient
-from bot.useapi.simulator import Simulator
 from bot.webhook import healthz
 
 CHECK_TIMEOUT = 10.0

@@ -15,6 +15,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
+from bot.backends.useapi.client import UseapiClient
+from bot.backends.useapi.simulator import Simulator
 from bot.limits import Limits
 from bot.logs import SecretMasker
 from bot.metrics import Metrics
@@ -22,8 +24,6 @@ from bot.publisher import DiscordPublisher
 from bot.relay import Relay
 from bot.settings import Settings
 from bot.store import Store
-from bot.useapi.client import UseapiClient
-from bot.useapi.simulator import Simulator
 from bot.webhook import CALLBACK_PREFIX, Listener, make_app
 from cogs.common import relay_group
 

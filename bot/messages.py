@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.useapi import errors
+from bot.backends.useapi import errors
 
 # Local codes for failures that useapi did not answer with a status of its own.
 TIMEOUT_CODE = 1408  # the job stayed non-final longer than Midjourney ever takes

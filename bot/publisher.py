@@ -13,10 +13,10 @@ import time
 import discord
 
 from bot import images, messages, policy, render
+from bot.backends.useapi.models import Job
 from bot.images import ImageError, ImageFile
 from bot.relay import MessageGone, PublishError, Shown
 from bot.store import COMPLETED, JobRecord, Store
-from bot.useapi.models import Job
 
 log = logging.getLogger(__name__)
 

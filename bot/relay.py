@@ -19,6 +19,9 @@ from typing import Any, Protocol
 import aiohttp
 
 from bot import images, messages
+from bot.backends.useapi import errors
+from bot.backends.useapi.client import UseapiClient
+from bot.backends.useapi.models import Job, parse_progress
 from bot.edits import EditCoalescer
 from bot.images import ImageError, ImageFile
 from bot.metrics import Metrics
@@ -37,9 +40,6 @@ from bot.store import (
     JobRecord,
     Store,
 )
-from bot.useapi import errors
-from bot.useapi.client import UseapiClient
-from bot.useapi.models import Job, parse_progress
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ import discord
 from discord import app_commands
 
 from bot import messages
+from bot.backends.useapi import errors
 from bot.store import QUEUED
-from bot.useapi import errors
 from cogs.buttons import account_remix, set_account_remix
 from cogs.common import attach_relay_commands, defer, detach_relay_commands, reply, require_admin
 
 if TYPE_CHECKING:
+    from bot.backends.useapi.models import Job
     from bot.client import RelayBot
-    from bot.useapi.models import Job
 
 log = logging.getLogger(__name__)
 

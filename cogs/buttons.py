@@ -19,8 +19,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import limits, messages, policy, render
+from bot.backends.useapi import errors
 from bot.store import COMPLETED, JobRecord, Store
-from bot.useapi import errors
 from cogs.common import acknowledged, defer, queued_text, reply
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages, policy, render
+from bot.backends.useapi.models import Job
 from bot.store import (
     CANCELLED,
     COMPLETED,
@@ -28,7 +29,6 @@ from bot.store import (
     SUBMITTING,
     JobRecord,
 )
-from bot.useapi.models import Job
 from cogs.common import defer, reply
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ import discord
 from discord import app_commands
 
 from bot import limits, policy
+from bot.backends.useapi import errors
 from bot.store import QUEUED, RUNNING, SUBMITTING
-from bot.useapi import errors
 from cogs.common import attach_relay_commands, defer, detach_relay_commands, reply, require_admin
 
 if TYPE_CHECKING:

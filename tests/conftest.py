@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.harness import SIM_TOKEN
 
 pytest_plugins = ["tests.fakediscord.pytest_plugin"]

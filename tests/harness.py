@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 import discord
 
+from bot.backends.useapi.simulator import Simulator
 from bot.client import RelayBot
 from bot.settings import Settings
 from bot.store import Store
-from bot.useapi.simulator import Simulator
 from tests.fakediscord import FakeDiscord
 
 SIM_TOKEN = "sim-token-0123456789"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import CHANNEL_ID, FakeDiscord
 from tests.harness import SIM_TOKEN, eventually
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import (
     ALICE,
     BOB,

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CHANNEL_ID, EPHEMERAL, OWNER, FakeDiscord, InteractionRecord
 from tests.harness import SIM_TOKEN, InProcessBot, bot_env, eventually
 from tests.resilience import manual_simulator

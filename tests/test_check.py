@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.harness import ROOT, SIM_TOKEN, free_port
 
 

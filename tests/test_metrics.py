@@ -9,7 +9,7 @@ from unittest.mock import Mock
 import aiohttp
 from aiohttp.test_utils import make_mocked_request
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from bot.webhook import metrics as metrics_handler
 from tests.fakediscord import ALICE, FakeDiscord
 from tests.harness import InProcessBot, bot_env

@@ -10,7 +10,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CHANNEL_ID, FakeDiscord
 from tests.harness import InProcessBot, SubprocessBot, bot_env, eventually
 from tests.resilience import (

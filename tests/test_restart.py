@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, EPHEMERAL, FakeDiscord
 from tests.harness import ROOT, SIM_TOKEN, InProcessBot, SubprocessBot, bot_env, eventually
 from tests.resilience import (

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CAROL, CHANNEL_ID, OWNER, FakeDiscord
 from tests.harness import SIM_TOKEN, InProcessBot, bot_env, eventually
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.backends.useapi.simulator import Simulator
 from bot.logs import CHATTY_LOGGERS, SecretMasker, quiet_chatty_loggers
 from bot.settings import Settings, SettingsError, load_settings
-from bot.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, FakeDiscord
 from tests.harness import ROOT, InProcessBot, SubprocessBot, bot_env, eventually
 from tests.resilience import jobid_of, jobs_in_db, leaks, results_for, secret_from
@@ -136,10 +136,10 @@ async def test_no_secret_in_caplog_or_discord(fake: FakeDiscord, sim: Simulator,
     # Whatever the filter let through, formatted as a handler would, tracebacks included. The simulator
     # stands in for useapi.net, whose own logs are not ours (it logs the replyUrl it calls).
     formatter = logging.Formatter("%(name)s %(message)s")
-    lines = [formatter.format(record) for record in caplog.records if record.name != "bot.useapi.simulator"]
+    lines = [formatter.format(record) for record in caplog.records if not record.name.startswith("bot.backends.useapi.simulator")]
     assert leaks(lines, secrets) == []
     # The bot's own code does not lean on the filter: its lines are clean before any masking.
-    ours = [line for line in production_logging.lines if not line.startswith("bot.useapi.simulator ")]
+    ours = [line for line in production_logging.lines if not line.startswith("bot.backends.useapi.simulator")]
     assert len(ours) > 20, "the bot logged next to nothing?"
     assert leaks(ours, secrets) == []
     assert leaks(discord_saw(fake), secrets) == []

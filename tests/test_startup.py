@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, GUILD_ID, FakeDiscord, FakeGuild
 from tests.harness import ROOT, InProcessBot, bot_env
 from tests.test_walking_skeleton import button_id, is_result, labels

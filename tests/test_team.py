@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from bot.backends.useapi.simulator import Simulator
 from bot.client import RelayBot
-from bot.useapi.simulator import Simulator
 from tests.fakediscord import (
     ALICE,
     BOB,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CHANNEL_ID, FakeDiscord
 from tests.harness import SIM_TOKEN, InProcessBot, bot_env
 

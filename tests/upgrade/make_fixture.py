@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.useapi.simulator import Simulator
+
 from tests.fakediscord import ALICE, BOB, GALLERY_ID, OWNER, ROLE_ID, FakeDiscord
 from tests.harness import SIM_TOKEN, InProcessBot, bot_env, eventually
 

@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.useapi import BadRequest, ButtonConflict, Job, JobNotFound, UseapiClient
-from bot.useapi.simulator import UPSCALE_BUTTONS, Simulator
+from bot.backends.useapi import BadRequest, ButtonConflict, Job, JobNotFound, UseapiClient
+from bot.backends.useapi.simulator import UPSCALE_BUTTONS, Simulator
 
 from .conftest import TOKEN, Receiver
 
@@ -227,7 +227,7 @@ async def test_module_entry_point_serves() -> None:
         port = probe.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.useapi.simulator", "--host", "127.0.0.1", "--port", str(port),
+        sys.executable, "-m", "bot.backends.useapi.simulator", "--host", "127.0.0.1", "--port", str(port),
         "--job-seconds", "0.1",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env, cwd=ROOT,
     )  # fmt: skip

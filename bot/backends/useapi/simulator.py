@@ -962,9 +962,9 @@ async def _serve(simulator: Simulator, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the simulator until SIGINT/SIGTERM: python -m bot.useapi.simulator."""
+    """Run the simulator until SIGINT/SIGTERM: python -m bot.backends.useapi.simulator."""
     parser = argparse.ArgumentParser(
-        prog="python -m bot.useapi.simulator",
+        prog="python -m bot.backends.useapi.simulator",
         description="A simulated useapi.net Midjourney v2 API (all results are simulated).",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.useapi import (
+from bot.backends.useapi import (
     AccountChannel,
     BadRequest,
     ButtonConflict,
@@ -31,7 +31,7 @@ from bot.useapi import (
     UseapiError,
     UseapiTimeout,
 )
-from bot.useapi.simulator import DISCORD_429_BODY, GRID_BUTTONS, UPSCALE_BUTTONS, Simulator
+from bot.backends.useapi.simulator import DISCORD_429_BODY, GRID_BUTTONS, UPSCALE_BUTTONS, Simulator
 
 from .conftest import TOKEN, Receiver
 

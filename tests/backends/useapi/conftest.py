@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.useapi import UseapiClient
-from bot.useapi.simulator import Simulator
+from bot.backends.useapi import UseapiClient
+from bot.backends.useapi.simulator import Simulator
 
 TOKEN = "sim-token"
 

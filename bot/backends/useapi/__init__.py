@@ -1,6 +1,6 @@
 """useapi.net Midjourney v2: the REST client, its typed errors and tolerant models."""
 
-# The simulator (bot.useapi.simulator) is not re-exported: importing the client must not pull in Pillow.
+# The simulator (bot.backends.useapi.simulator) is not re-exported: importing the client must not pull in Pillow.
 
 from .client import UseapiClient
 from .errors import (

@@ -1,0 +1,1 @@
+"""Midjourney backends: each in its own package, all behind the `Backend` protocol of `base`."""
