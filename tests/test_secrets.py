@@ -136,7 +136,8 @@ async def test_no_secret_in_caplog_or_discord(fake: FakeDiscord, sim: Simulator,
     # Whatever the filter let through, formatted as a handler would, tracebacks included. The simulator
     # stands in for useapi.net, whose own logs are not ours (it logs the replyUrl it calls).
     formatter = logging.Formatter("%(name)s %(message)s")
-    lines = [formatter.format(record) for record in caplog.records if not record.name.startswith("bot.backends.useapi.simulator")]
+    lines = [formatter.format(record) for record in caplog.records
+             if not record.name.startswith("bot.backends.useapi.simulator")]
     assert leaks(lines, secrets) == []
     # The bot's own code does not lean on the filter: its lines are clean before any masking.
     ours = [line for line in production_logging.lines if not line.startswith("bot.backends.useapi.simulator")]
