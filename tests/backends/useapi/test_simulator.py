@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from bot.backends.useapi import BadRequest, ButtonConflict, Job, JobNotFound, UseapiClient
-from bot.backends.useapi.simulator import UPSCALE_BUTTONS, Simulator
+from bot.backends.useapi.simulator import GRID_BUTTONS, UPSCALE_BUTTONS, Simulator
 
 from .conftest import TOKEN, Receiver
 
@@ -217,7 +217,7 @@ async def test_close_cancels_running_jobs_cleanly(session: aiohttp.ClientSession
     client = UseapiClient(session, sim.base_url, TOKEN)
     await client.imagine("never finishes", max_jobs=3, reply_url=receiver.url)
     await sim.close()
-    assert not sim._tasks
+    assert not sim.engine.tasks
     await sim.close()
 
 
@@ -249,3 +249,46 @@ async def test_upscale_set_after_u(sim: Simulator, client: UseapiClient) -> None
     done = await sim.wait_final(upscale.jobid)
     assert done["buttons"] == UPSCALE_BUTTONS
     assert done["content"] == "**a cat** - Image #4 <@1308>"
+
+
+def _recorded(jobid: str, status: str, prompt: str, **fields: Any) -> dict[str, Any]:
+    """A job body as GET jobs/?jobid= gave it to an older run (tests/upgrade/fixture.json has real ones)."""
+    return {
+        "jobid": jobid, "verb": "imagine", "status": status, "created": "2026-12-01T19:59:57.644Z",
+        "updated": "2026-12-01T19:59:58.100Z", "prompt": prompt, "discord": "abc…xyz",
+        "channel": "1100000000000000001", "server": "1000000000000000001", "maxJobs": 3,
+        "messageId": "1313000000000000001", "content": f"**{prompt}** - <@1308> (Waiting to start)",
+        "timestamp": "2026-12-01T19:59:57.644000+00:00", "code": 200, **fields,
+    }  # fmt: skip
+
+
+async def test_loaded_jobs_answer_take_buttons_and_run_until_told(
+    sim: Simulator, client: UseapiClient, session: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    done_id = "job:20261201195957644-user:1308-channel:1100000000000000001-bot:midjourney"
+    running_id = "job:20261201195958090-user:1308-channel:1100000000000000001-bot:midjourney"
+    recorded = {
+        done_id: _recorded(done_id, "completed", "a red lighthouse", buttons=list(GRID_BUTTONS)),
+        running_id: _recorded(running_id, "progress", "a running river", replyUrl=receiver.url, replyRef="4"),
+    }
+    sim.load_jobs(recorded)
+    assert (await client.get_job(done_id)).buttons == GRID_BUTTONS
+    assert await client.executing() == [running_id]
+
+    status, child = await _post(session, f"{sim.base_url}/jobs/button", {"jobid": done_id, "button": "U1"})
+    assert status == 200 and child["parentJobId"] == done_id and child["prompt"] == "a red lighthouse"
+    assert [c.jobid for c in (await client.get_job(done_id)).children] == [child["jobid"]]
+    with pytest.raises(ButtonConflict):
+        await client.button(done_id, "U1", max_jobs=3)
+    assert "children" not in recorded[done_id], "the given bodies are copied, not kept"
+
+    # The new job runs on the clock; the loaded one has none and runs until the test ends it.
+    await sim.wait_final(child["jobid"])
+    assert await client.executing() == [running_id]
+    assert receiver.posts == [], "loading a job is no change to report"
+    await sim.complete(running_id)
+    (callback,) = await receiver.until("completed")
+    assert (callback["jobid"], callback["replyRef"]) == (running_id, "4")
+    assert await client.executing() == []
+    async with session.get(callback["attachments"][0]["url"]) as response:
+        assert response.status == 200 and response.content_type == "image/png"

@@ -1,0 +1,172 @@
+"""How the simulated API answers: useapi's error bodies, JSON responses, and the checks of a request body."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from bot.backends.useapi.facts import (
+    CUSTOM_ZOOM,
+    MAX_JOBS_LIMIT,
+    MAX_PROMPT,
+    MAX_REPLY,
+    ONE_SHOT_BUTTONS,
+    SUPPORTED_BUTTONS,
+)
+
+MODERATED_BODY: dict[str, Any] = {
+    "error": "Action needed to continue",
+    "errorDetails": "Sorry! Our AI moderators feel your prompt might be against our community standards.",
+    "status": "moderated",
+    "code": 422,
+}
+DISCORD_429_BODY: dict[str, Any] = {
+    "error": "Discord /interactions failed with HTTP status 429",
+    "errorDetails": '{"global":true,"message":"You are being rate limited.","retry_after":10}',
+    "code": 429,
+}
+PENDING_MOD_ERROR = (
+    "Your Discord account has received a pending moderation message from Midjourney. Please address this "
+    "issue and reset the /account pendingModMessage before making any new API calls."
+)
+PENDING_MOD_DETAILS = "You have a pending moderation message. Please acknowledge it before using the bot further."
+STATUS_ERRORS = {
+    401: "Unauthorized",
+    402: "Account has no subscription or subscription expired",
+}
+REMIX_REPLY = {
+    True: "Remix mode turned on! You can disable it by running `/prefer remix` again.",
+    False: "Remix mode turned off! You can enable it by running `/prefer remix` again.",
+}
+_FORBIDDEN = re.compile(r"\bforbidden\b", re.IGNORECASE)
+_BAD_PARAM = re.compile(r"--(badparam)\b")
+
+
+class BadBody(Exception):
+    """The request body is not a JSON object."""
+
+
+def json_response(status: int, data: Any) -> web.Response:
+    """data as JSON, unicode unescaped as useapi sends it; 596 with useapi's own reason phrase."""
+    reason = "Pending mod message" if status == 596 else None
+    return web.json_response(data, status=status, reason=reason, dumps=partial(json.dumps, ensure_ascii=False))
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    """useapi's error shape: {"error", ...extra, "code"}."""
+    return json_response(status, {"error": message, **extra, "code": status})
+
+
+def phrase(status: int) -> str:
+    """The HTTP reason phrase of a status, "Error" for the ones HTTP does not name."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def outage_page(status: int) -> web.Response:
+    """What a proxy in front of a down useapi answers: HTML, not JSON."""
+    page = f"<html><body><h1>{status} {phrase(status)}</h1></body></html>"
+    return web.Response(status=status, text=page, content_type="text/html")
+
+
+def root_of(request: web.Request) -> str:
+    """scheme://host as the caller reached us, where a job's images are served."""
+    return f"{request.scheme}://{request.host}"
+
+
+async def read_body(request: web.Request) -> dict[str, Any] | None:
+    """The JSON object the request carries, None without a body; BadBody for anything else."""
+    if not request.body_exists:
+        return None
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BadBody from None
+    if not isinstance(data, dict):
+        raise BadBody
+    return data
+
+
+def check_common(body: dict[str, Any], *, max_jobs: bool = True) -> web.Response | None:
+    """The 400 for a bad replyUrl, replyRef or (if max_jobs) maxJobs, else None."""
+    for name in ("replyUrl", "replyRef"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return error(400, f"{name} must be a string")
+        if len(value) > MAX_REPLY:
+            return error(400, f"{name} is too long")
+    if max_jobs and "maxJobs" in body:
+        value = body["maxJobs"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_JOBS_LIMIT:
+            return error(400, f"maxJobs must be an integer between 1 and {MAX_JOBS_LIMIT}")
+    return None
+
+
+def check_imagine(body: dict[str, Any]) -> web.Response | None:
+    """The 400 useapi answers for this jobs/imagine body, else None."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return error(400, "prompt is missing")
+    if len(prompt) > MAX_PROMPT:
+        return error(400, "prompt is too long")
+    return check_common(body)
+
+
+def check_button(body: dict[str, Any], jobs: Mapping[str, dict[str, Any]]) -> web.Response | None:
+    """The 400, 404 or 409 useapi answers for this jobs/button body, given the jobs it knows, else None."""
+    for name in ("jobid", "button"):
+        if not isinstance(body.get(name), str) or not body[name]:
+            return error(400, f"{name} is missing")
+    jobid: str = body["jobid"]
+    button: str = body["button"]
+    invalid = check_common(body)
+    if invalid is not None:
+        return invalid
+    if button not in SUPPORTED_BUTTONS:
+        return error(400, f"button {button} not supported")
+    parent = jobs.get(jobid)
+    if parent is None:
+        return error(404, f"Unable to locate job {jobid}")
+    if parent.get("status") != "completed":
+        return error(400, f"job {jobid} is {parent.get('status')}, only completed jobs accept buttons")
+    buttons = parent.get("buttons", [])
+    if button not in buttons:
+        listed = json.dumps(buttons, ensure_ascii=False)
+        return error(400, f"button {button} not found in job {jobid} buttons {listed}")
+    prompt = body.get("prompt")
+    if prompt is not None and (not isinstance(prompt, str) or len(prompt) > MAX_PROMPT):
+        return error(400, "prompt is too long" if isinstance(prompt, str) else "prompt must be a string")
+    if button == CUSTOM_ZOOM and not (isinstance(prompt, str) and prompt.strip()):
+        return error(400, "prompt is missing")
+    if button in ONE_SHOT_BUTTONS:
+        for child in parent.get("children", []):
+            if child.get("button") == button:
+                return error(
+                    409,
+                    f"Button {button} already executed by job {child['jobid']}",
+                    button=button,
+                    jobid=child["jobid"],
+                )
+    return None
+
+
+def refusal(prompt: str) -> dict[str, Any] | None:
+    """Midjourney's refusal of this prompt (a word "forbidden", a --badparam), None when it would run."""
+    if _FORBIDDEN.search(prompt):
+        return MODERATED_BODY
+    if match := _BAD_PARAM.search(prompt):
+        return {"error": "Invalid parameter", "errorDetails": f"Unrecognized parameter(s): `{match.group(1)}`"}
+    return None

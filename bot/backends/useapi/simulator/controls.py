@@ -1,0 +1,97 @@
+"""The simulator's controls over its jobs, and the job engine's state as attributes of the simulator."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from bot.backends.useapi.facts import EXECUTING_STATUSES
+
+from .engine import JobEngine
+
+__all__ = ["JobControls"]
+
+
+class JobControls:
+    """What tests do to and read from the simulator's jobs; the Simulator is one, around its `engine`."""
+
+    engine: JobEngine
+
+    # ---- the engine's state
+
+    @property
+    def channel(self) -> str:
+        """The Discord channel of the simulated Midjourney account."""
+        return self.engine.channel
+
+    @channel.setter
+    def channel(self, value: str) -> None:
+        self.engine.channel = value
+
+    @property
+    def server(self) -> str:
+        """The Discord server of the simulated Midjourney account."""
+        return self.engine.server
+
+    @server.setter
+    def server(self, value: str) -> None:
+        self.engine.server = value
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """Every job by jobid, as GET jobs/?jobid= answers it; tests may edit them in place."""
+        return self.engine.jobs
+
+    @property
+    def callbacks(self) -> list[tuple[str, dict[str, Any], int | None]]:
+        """Every callback attempted: (replyUrl, body, the receiver's status or None when it failed)."""
+        return self.engine.callbacks
+
+    @property
+    def max_executing_seen(self) -> int:
+        """The most jobs executing at once so far (tests may reset it)."""
+        return self.engine.max_executing_seen
+
+    @max_executing_seen.setter
+    def max_executing_seen(self, value: int) -> None:
+        self.engine.max_executing_seen = value
+
+    # ---- controls for tests
+
+    def load_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
+        """Know these jobs, given by jobid as GET jobs/?jobid= answers them (e.g. recorded by an older run).
+
+        Completed ones answer GET and take buttons; created/started/progress ones count as executing, with
+        no clock, until complete() or fail(); callbacks go to their replyUrl as for any job.
+        """
+        self.engine.load(jobs)
+
+    def executing(self) -> list[str]:
+        """The jobids executing now; jobs running past stale_seconds are failed here, as useapi does."""
+        return self.engine.executing()
+
+    async def complete(self, jobid: str) -> None:
+        """Complete a job now (any status) and wait for its callback to be delivered."""
+        await self.engine.complete(jobid)
+
+    async def fail(self, jobid: str, error: str = "Midjourney could not finish this job (simulated)") -> None:
+        """Fail a job now and wait for its callback to be delivered."""
+        await self.engine.fail(jobid, error)
+
+    async def progress(self, jobid: str, percent: int) -> None:
+        """Report progress on a job now and wait for its callback to be delivered."""
+        await self.engine.progress(jobid, percent)
+
+    async def wait_final(self, jobid: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait until a job is no longer executing and return it."""
+        await self.engine.wait_until(lambda: self.jobs[jobid]["status"] not in EXECUTING_STATUSES, timeout)
+        return copy.deepcopy(self.jobs[jobid])
+
+    async def wait_status(self, jobid: str, status: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait until a job has this status and return it."""
+        await self.engine.wait_until(lambda: self.jobs[jobid]["status"] == status, timeout)
+        return copy.deepcopy(self.jobs[jobid])
+
+    async def wait_callbacks(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until at least `count` callbacks were attempted."""
+        await self.engine.wait_until(lambda: len(self.callbacks) >= count, timeout)

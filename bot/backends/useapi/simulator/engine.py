@@ -1,0 +1,373 @@
+"""The simulator's jobs: their bodies, their clock (started, progress, completed), their result images, and
+the replyUrl callbacks that report every change, in order per job."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from bot.backends.useapi.facts import DEFAULT_MAX_JOBS, EXECUTING_STATUSES
+
+from .images import render_png
+from .jobs import (
+    IdMaker,
+    attachment,
+    file_name,
+    final_content,
+    is_single_image,
+    mask,
+    next_buttons,
+    now_iso,
+    progress_content,
+    waiting_content,
+)
+
+__all__ = ["JobEngine"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _JobMeta:
+    # scheme://host the job was asked on, so its image is served from where the caller reached us;
+    # None for a loaded job, whose image is served from the engine's root.
+    root: str | None
+    # On time.monotonic(), the clock asyncio's loop keeps, so jobs can be loaded before the loop runs.
+    started_at: float
+    lifecycle: asyncio.Task[None] | None = None
+    # Callbacks of one job go out in the order they were made, even when a receiver is slow.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class JobEngine:
+    """Every job the simulator knows, the ones executing now, the files they made and the callbacks sent.
+
+    job_seconds None is manual mode: jobs run until complete() or fail(). Callbacks need open() first;
+    close() cancels the clocks and undelivered callbacks, and nothing is sent after it.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_seconds: float | None,
+        progress_steps: int,
+        channel: str,
+        server: str,
+        image_bytes: int | None,
+        callback_timeout: float,
+        stale_seconds: float,
+    ) -> None:
+        self.channel = channel
+        self.server = server
+        # Where the images of loaded jobs are served (http://host:port); the server sets it once bound.
+        self.root: str | None = None
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.callbacks: list[tuple[str, dict[str, Any], int | None]] = []
+        self.max_executing_seen = 0
+        self.ids = IdMaker()
+        self._job_seconds = job_seconds
+        self._progress_steps = max(0, progress_steps)
+        self._image_bytes = image_bytes
+        self._callback_timeout = callback_timeout
+        self._stale_seconds = stale_seconds
+        self._meta: dict[str, _JobMeta] = {}
+        # Insertion-ordered set of executing jobids, so counting never scans finished jobs.
+        self._executing: dict[str, None] = {}
+        self._files: dict[str, bytes] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Replaced on every job or callback change, so waiters need no polling.
+        self._changed = asyncio.Event()
+        self._closed = False
+        self._session: aiohttp.ClientSession | None = None
+
+    # ---- the engine's own lifecycle
+
+    def open(self) -> None:
+        """Start taking clocks and callbacks (with the loop running)."""
+        self._closed = False
+        self._session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        """Cancel job clocks and pending callbacks, close the callback session; later changes send nothing."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    @property
+    def tasks(self) -> frozenset[asyncio.Task[Any]]:
+        """The clocks and callback deliveries still running."""
+        return frozenset(self._tasks)
+
+    def file(self, name: str) -> bytes | None:
+        """A result image by its served name."""
+        return self._files.get(name)
+
+    # ---- what is executing
+
+    def executing(self) -> list[str]:
+        """The jobids executing now; jobs running past stale_seconds are failed here, as useapi does."""
+        now = time.monotonic()
+        for jobid in list(self._executing):
+            if now - self._meta[jobid].started_at > self._stale_seconds:
+                log.info("simulated job %s ran too long: failed", jobid)
+                self.set_final(jobid, "failed", error="Job failed to complete within 30 minutes")
+        return list(self._executing)
+
+    # ---- making jobs
+
+    def new_jobid(self, channel: str) -> str:
+        """A jobid no known job has (loaded jobs included)."""
+        jobid = self.ids.jobid(channel)
+        while jobid in self.jobs:
+            jobid = self.ids.jobid(channel)
+        return jobid
+
+    def new_job(
+        self, root: str, body: dict[str, Any], *, verb: str, prompt: str | None, link_child: bool = True
+    ) -> dict[str, Any]:
+        """File a new job asked for with this request body on scheme://host root; it is not running yet."""
+        channel = str(body.get("channel") or self.channel)
+        jobid = self.new_jobid(channel)
+        now = now_iso()
+        job: dict[str, Any] = {"jobid": jobid, "verb": verb, "status": "started", "created": now, "updated": now}
+        parent = self.jobs.get(str(body.get("jobid"))) if verb == "button" else None
+        if verb == "button":
+            job["button"] = body.get("button")
+            job["parentJobId"] = body.get("jobid")
+        if prompt is not None:
+            job["prompt"] = prompt
+        job.update(
+            discord=mask(body.get("discord")),
+            channel=parent.get("channel", channel) if parent else channel,
+            server=self.server,
+        )
+        if verb in ("imagine", "button"):
+            job["maxJobs"] = body.get("maxJobs", DEFAULT_MAX_JOBS)
+        for name in ("replyUrl", "replyRef"):
+            if isinstance(body.get(name), str):
+                job[name] = body[name]
+        job["messageId"] = self.ids.snowflake()
+        if prompt is not None:
+            job["content"] = waiting_content(prompt)
+        job["timestamp"] = datetime.now(UTC).isoformat()
+        job["code"] = 200
+        self.jobs[jobid] = job
+        self._meta[jobid] = _JobMeta(root=root, started_at=time.monotonic())
+        if parent is not None and link_child:
+            child = {"button": job["button"], "jobid": jobid, "messageId": job["messageId"]}
+            parent.setdefault("children", []).append(child)
+        return job
+
+    def refuse(
+        self, path: str, root: str, body: dict[str, Any], status: str, code: int, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Keep a job refused at submission (moderated, queued, pending mod) as useapi does; return its body."""
+        verb = "button" if path.endswith("jobs/button") else "imagine"
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            parent = self.jobs.get(str(body.get("jobid")), {})
+            prompt = parent.get("prompt", "") if verb == "button" else ""
+        # Only a queued job (504) still runs at Midjourney, so only it takes the button on its parent.
+        job = self.new_job(root, body, verb=verb, prompt=prompt, link_child=code == 504)
+        fields = {k: v for k, v in fields.items() if k != "code"}
+        job.update(fields, status=status, updated=now_iso())
+        stored = copy.deepcopy(job)
+        job["code"] = code
+        self.jobs[job["jobid"]] = stored
+        return job
+
+    def load(self, jobs: dict[str, dict[str, Any]]) -> None:
+        """Know these useapi job bodies by jobid; executing ones run with no clock, until complete() or fail()."""
+        now = time.monotonic()
+        for jobid, given in jobs.items():
+            job = copy.deepcopy(given)
+            if job.setdefault("jobid", jobid) != jobid or not isinstance(job.get("status"), str):
+                raise ValueError(f"job {jobid!r}: not a useapi job body with this jobid and a status")
+            if jobid in self._meta:
+                self.stop_clock(jobid)
+                self._executing.pop(jobid, None)
+            self.jobs[jobid] = job
+            self._meta[jobid] = _JobMeta(root=None, started_at=now)
+            if job["status"] in EXECUTING_STATUSES:
+                self._executing[jobid] = None
+        self.max_executing_seen = max(self.max_executing_seen, len(self._executing))
+        self._notify()
+
+    # ---- the clock
+
+    def launch(self, jobid: str) -> None:
+        """Count a new job as executing, report it, and start its clock unless in manual mode."""
+        self._executing[jobid] = None
+        self.max_executing_seen = max(self.max_executing_seen, len(self._executing))
+        self.send_callback(jobid)
+        if self._job_seconds is not None:
+            self._meta[jobid].lifecycle = self._spawn(self._run(jobid, self._job_seconds))
+
+    def complete_queued_later(self, jobid: str) -> None:
+        """A queued job (504) still completes after job_seconds, as Midjourney would; none in manual mode."""
+        if self._job_seconds is not None:
+            self._meta[jobid].lifecycle = self._spawn(self._run_queued(jobid, self._job_seconds))
+
+    async def _run(self, jobid: str, seconds: float) -> None:
+        steps = self._progress_steps
+        pause = seconds / (steps + 1)
+        for step in range(1, steps + 1):
+            await asyncio.sleep(pause)
+            if self.jobs[jobid]["status"] not in EXECUTING_STATUSES:
+                return
+            self.set_progress(jobid, round(100 * step / (steps + 1)))
+        await asyncio.sleep(pause)
+        if self.jobs[jobid]["status"] in EXECUTING_STATUSES:
+            await self.finish(jobid)
+
+    async def _run_queued(self, jobid: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if self.jobs[jobid]["status"] == "failed":
+            await self.finish(jobid)
+
+    def stop_clock(self, jobid: str) -> None:
+        """Stop the job's clock, unless it is the caller."""
+        task = self._meta[jobid].lifecycle
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self._meta[jobid].lifecycle = None
+
+    # ---- changes of status
+
+    def set_progress(self, jobid: str, percent: int) -> asyncio.Task[None] | None:
+        """Report progress; returns the callback's delivery, if there is one."""
+        job = self.jobs[jobid]
+        job.update(
+            status="progress",
+            updated=now_iso(),
+            content=progress_content(job.get("prompt", ""), job.get("button"), percent),
+        )
+        return self.send_callback(jobid)
+
+    def set_final(self, jobid: str, status: str, *, error: str | None = None) -> asyncio.Task[None] | None:
+        """End the job with this status; returns the callback's delivery, if there is one."""
+        job = self.jobs[jobid]
+        self._executing.pop(jobid, None)
+        self.stop_clock(jobid)
+        job.update(status=status, updated=now_iso())
+        if error is not None:
+            job["error"] = error
+        return self.send_callback(jobid)
+
+    def cancel(self, jobid: str) -> None:
+        """Cancel the job if it is executing."""
+        if self.jobs[jobid]["status"] in EXECUTING_STATUSES:
+            self.stop_clock(jobid)
+            self.set_final(jobid, "cancelled")
+
+    async def finish(self, jobid: str) -> asyncio.Task[None] | None:
+        """Complete the job with its image and next buttons; returns the callback's delivery, if there is one."""
+        job = self.jobs[jobid]
+        button = job.get("button")
+        single = is_single_image(button)
+        side = 256 if single else 128
+        if self._image_bytes:
+            png, side = await asyncio.to_thread(render_png, jobid, side, not single, self._image_bytes)
+        else:
+            png, side = render_png(jobid, side, not single, None)
+        name = file_name(jobid)
+        self._files[name] = png
+        root = self._meta[jobid].root or self.root or ""
+        job.update(
+            content=final_content(job.get("prompt", ""), button),
+            buttons=next_buttons(button),
+            attachments=[attachment(root, name, len(png), side, self.ids.snowflake())],
+        )
+        job.pop("error", None)
+        job.pop("errorDetails", None)
+        return self.set_final(jobid, "completed")
+
+    # ---- controls for tests: each waits for the callback it causes
+
+    async def complete(self, jobid: str) -> None:
+        """Complete a job now (any status) and wait for its callback to be delivered."""
+        self.stop_clock(jobid)
+        await self._await(await self.finish(jobid))
+
+    async def fail(self, jobid: str, error: str) -> None:
+        """Fail a job now and wait for its callback to be delivered."""
+        self.stop_clock(jobid)
+        await self._await(self.set_final(jobid, "failed", error=error))
+
+    async def progress(self, jobid: str, percent: int) -> None:
+        """Report progress on a job now and wait for its callback to be delivered."""
+        await self._await(self.set_progress(jobid, percent))
+
+    async def wait_until(self, done: Callable[[], bool], timeout: float) -> None:
+        """Wait until done() holds, checking it after every job or callback change."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                if done():
+                    return
+                await changed.wait()
+
+    # ---- callbacks
+
+    def send_callback(self, jobid: str) -> asyncio.Task[None] | None:
+        """POST the job as it is now to its replyUrl, after its earlier callbacks; wake the waiters."""
+        self._notify()
+        job = self.jobs[jobid]
+        url = job.get("replyUrl")
+        if not url:
+            return None
+        payload = copy.deepcopy(job)
+        payload["code"] = 200
+        return self._spawn(self._deliver(self._meta[jobid].lock, url, payload))
+
+    async def _deliver(self, lock: asyncio.Lock, url: str, payload: dict[str, Any]) -> None:
+        async with lock:
+            status: int | None = None
+            try:
+                if self._session is None:
+                    raise RuntimeError("simulator is not serving")
+                timeout = aiohttp.ClientTimeout(total=self._callback_timeout)
+                async with self._session.post(url, json=payload, timeout=timeout) as response:
+                    status = response.status
+                    await response.read()
+            except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
+                log.info("simulated callback to %s failed: %r", url, exc)
+            self.callbacks.append((url, payload, status))
+            self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        if self._closed:
+            coro.close()
+            return None
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("simulator task failed", exc_info=task.exception())
+
+    @staticmethod
+    async def _await(task: asyncio.Task[None] | None) -> None:
+        if task is not None:
+            await asyncio.shield(task)

@@ -1,0 +1,383 @@
+"""The simulator's HTTP face: useapi.net's v2 routes on a real aiohttp server, and the controls tests use."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Self
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from bot.backends.useapi.facts import DEFAULT_MAX_JOBS
+
+from .answers import (
+    PENDING_MOD_DETAILS,
+    PENDING_MOD_ERROR,
+    REMIX_REPLY,
+    BadBody,
+    check_button,
+    check_common,
+    check_imagine,
+    error,
+    json_response,
+    outage_page,
+    read_body,
+    refusal,
+    root_of,
+)
+from .controls import JobControls
+from .engine import JobEngine
+from .injections import Injection, Injections
+from .jobs import now_iso
+
+__all__ = ["RecordedRequest", "Simulator"]
+
+
+@dataclass
+class RecordedRequest:
+    """One request the simulator received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    raw_path: str = ""  # path and query as sent, before percent-decoding
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    # The middleware already proved the body parses; request.read() is cached.
+    return await read_body(request) or {}
+
+
+class Simulator(JobControls):
+    """useapi.net v2 on loopback: job lifecycle on a clock, replyUrl callbacks, maxJobs, every error on demand.
+
+    The jobs live in `engine`, a JobEngine; JobControls gives its controls and state (jobs, callbacks...).
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = "sim-token",  # noqa: S107 - the simulator's published test token
+        job_seconds: float | None = 2.0,
+        post_delay: float = 0.0,
+        progress_steps: int = 1,
+        channel: str = "1100000000000000001",
+        server: str = "1000000000000000001",
+        image_bytes: int | None = None,
+        callback_timeout: float = 5.0,
+        stale_seconds: float = 30 * 60.0,
+        account_max_jobs: int = DEFAULT_MAX_JOBS,
+    ) -> None:
+        self.engine = JobEngine(
+            job_seconds=job_seconds,
+            progress_steps=progress_steps,
+            channel=channel,
+            server=server,
+            image_bytes=image_bytes,
+            callback_timeout=callback_timeout,
+            stale_seconds=stale_seconds,
+        )
+        self._token = token
+        self._post_delay = post_delay
+        self._account_max_jobs = account_max_jobs
+        self.requests: list[RecordedRequest] = []
+        self.rejections_429 = 0
+        self.remix_on = False
+        self._injections = Injections(self.engine)
+        self._outage: int | None = None
+        self._pending_mod = False
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    # ---- lifecycle of the server itself
+
+    def make_app(self) -> web.Application:
+        """The aiohttp application; start() serves it, or hand it to any aiohttp runner or test server."""
+        app = web.Application(middlewares=[self._middleware()])
+        app.router.add_post("/v2/jobs/imagine", self._imagine)
+        app.router.add_post("/v2/jobs/button", self._button)
+        app.router.add_post("/v2/jobs/remix", self._remix)
+        app.router.add_get("/v2/jobs/", self._get_job)
+        app.router.add_get("/v2/jobs", self._get_executing)
+        app.router.add_get("/v2/jobs/cancel/", self._cancel)
+        app.router.add_get("/v2/account/midjourney", self._account)
+        app.router.add_post("/v2/account/midjourney/{channel}/reset", self._reset)
+        app.router.add_get("/attachments/{name}", self._attachment)
+        app.router.add_get("/media/attachments/{name}", self._attachment)
+        app.on_shutdown.append(self._on_shutdown)
+        app.cleanup_ctx.append(self._resources)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve on host:port (0 picks a free port); base_url tells where."""
+        if self._runner is not None:
+            raise RuntimeError("simulator already started")
+        runner = web.AppRunner(self.make_app(), shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        started = False
+        try:
+            await site.start()
+            started = True
+        finally:
+            if not started:
+                await runner.cleanup()
+        self._runner = runner
+        bound_port = runner.addresses[0][1]
+        public_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - naming it, not binding
+        self.engine.root = f"http://{public_host}:{bound_port}"
+        self._base_url = f"{self.engine.root}/v2"
+
+    async def close(self) -> None:
+        """Stop serving, cancel job clocks and pending callbacks, close the callback session."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        """The API root, e.g. http://127.0.0.1:PORT/v2."""
+        if self._base_url is None:
+            raise RuntimeError("simulator not started")
+        return self._base_url
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        # Lets requests parked in post_delay answer at once instead of holding the shutdown.
+        self._closing.set()
+
+    async def _resources(self, _app: web.Application) -> AsyncIterator[None]:
+        self._closing.clear()
+        self.engine.open()
+        try:
+            yield
+        finally:
+            self._closing.set()
+            await self.engine.close()
+
+    # ---- controls for tests
+
+    def calls(self, path_suffix: str) -> list[RecordedRequest]:
+        """The recorded requests whose path ends with path_suffix, e.g. "jobs/button"."""
+        return [r for r in self.requests if r.path.endswith(path_suffix)]
+
+    def inject(
+        self,
+        endpoint: str,
+        status: int,
+        body: dict[str, Any] | None = None,
+        *,
+        times: int = 1,
+        complete_later: bool = False,
+    ) -> None:
+        """Answer the next `times` calls whose path ends with endpoint with status (and body, else a default)."""
+        # complete_later: a 504's queued job still completes after job_seconds, as Midjourney would.
+        self._injections.add(Injection(endpoint, status, body, times, complete_later))
+
+    def set_post_delay(self, seconds: float) -> None:
+        """Answer every later POST after `seconds` (a slow useapi; 0 for prompt answers again)."""
+        self._post_delay = seconds
+
+    def set_outage(self, down: bool, *, status: int = 503) -> None:
+        """While down, every API request answers status with a proxy's non-JSON page."""
+        self._outage = status if down else None
+
+    def set_pending_mod(self, on: bool) -> None:
+        """Turn the 596 state on or off (POST account/midjourney/{channel}/reset also clears it)."""
+        self._pending_mod = on
+
+    @property
+    def pending_mod(self) -> bool:
+        """Whether every call answers 596 now."""
+        return self._pending_mod
+
+    # ---- middleware: record, delay, outage, auth, injections, 596
+
+    def _middleware(self) -> Middleware:
+        @web.middleware
+        async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+            try:
+                body = await read_body(request)
+                bad_body = False
+            except BadBody:
+                body, bad_body = None, True
+            self.requests.append(
+                RecordedRequest(
+                    method=request.method,
+                    path=request.path,
+                    query=dict(request.query),
+                    headers=dict(request.headers),
+                    body=body,
+                    raw_path=request.raw_path,
+                )
+            )
+            if request.method == "POST" and self._post_delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), timeout=self._post_delay)
+            api = request.path.startswith("/v2/")
+            if api and self._outage is not None:
+                return outage_page(self._outage)
+            if api and not self._authorized(request):
+                return error(401, "Unauthorized")
+            injection = self._injections.take(request.path)
+            if injection is not None:
+                return self._answer_injection(injection, request, body or {})
+            if api and self._pending_mod and not self._mod_exempt(request):
+                return error(596, PENDING_MOD_ERROR)
+            if bad_body:
+                return error(400, "Request body must be a JSON object")
+            return await handler(request)
+
+        return gate
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self._token is None:
+            return True
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self._token.encode())
+
+    @staticmethod
+    def _mod_exempt(request: web.Request) -> bool:
+        path = request.path
+        return (request.method == "POST" and path.endswith("/reset")) or (
+            request.method == "GET" and path == "/v2/account/midjourney"
+        )
+
+    def _answer_injection(self, injection: Injection, request: web.Request, body: dict[str, Any]) -> web.Response:
+        status = injection.status
+        if status == 596:
+            self._pending_mod = True
+        payload = self._injections.body(injection, request, body)
+        if status == 429 and "executingJobs" in payload:
+            self.rejections_429 += 1
+        return json_response(status, payload)
+
+    # ---- checks shared by the job-making handlers
+
+    def _queue_full(self, max_jobs: int) -> web.Response | None:
+        executing = self.executing()
+        if len(executing) < max_jobs:
+            return None
+        self.rejections_429 += 1
+        return error(429, f"Maximum of {max_jobs} jobs executing in parallel supported", executingJobs=executing)
+
+    def _moderate(self, request: web.Request, body: dict[str, Any], prompt: str) -> web.Response | None:
+        refused = refusal(prompt)
+        if refused is None:
+            return None
+        return json_response(422, self.engine.refuse(request.path, root_of(request), body, "moderated", 422, refused))
+
+    # ---- API handlers
+
+    async def _imagine(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        invalid = check_imagine(body)
+        if invalid is not None:
+            return invalid
+        prompt: str = body["prompt"]
+        max_jobs = int(body.get("maxJobs", DEFAULT_MAX_JOBS))
+        full = self._queue_full(max_jobs)
+        if full is not None:
+            return full
+        refused = self._moderate(request, body, prompt)
+        if refused is not None:
+            return refused
+        job = self.engine.new_job(root_of(request), body, verb="imagine", prompt=prompt)
+        self.engine.launch(job["jobid"])
+        return json_response(200, job)
+
+    async def _button(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        invalid = check_button(body, self.jobs)
+        if invalid is not None:
+            return invalid
+        parent = self.jobs[body["jobid"]]
+        prompt = body.get("prompt")
+        max_jobs = int(body.get("maxJobs", DEFAULT_MAX_JOBS))
+        full = self._queue_full(max_jobs)
+        if full is not None:
+            return full
+        if isinstance(prompt, str):
+            refused = self._moderate(request, body, prompt)
+            if refused is not None:
+                return refused
+        prompt = prompt or parent.get("prompt") or ""
+        job = self.engine.new_job(root_of(request), body, verb="button", prompt=prompt)
+        self.engine.launch(job["jobid"])
+        return json_response(200, job)
+
+    async def _remix(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        invalid = check_common(body, max_jobs=False)
+        if invalid is not None:
+            return invalid
+        self.remix_on = not self.remix_on
+        reply = REMIX_REPLY[self.remix_on]
+        job = self.engine.new_job(root_of(request), body, verb="remix", prompt=None)
+        job.update(
+            status="completed",
+            content=reply,
+            embeds=[{"type": "rich", "description": reply}],
+            updated=now_iso(),
+        )
+        self.engine.send_callback(job["jobid"])
+        return json_response(200, job)
+
+    async def _get_job(self, request: web.Request) -> web.Response:
+        jobid = request.query.get("jobid")
+        if not jobid:
+            return error(400, "jobid is missing")
+        self.executing()
+        job = self.jobs.get(jobid)
+        if job is None:
+            return error(404, f"Unable to locate job {jobid}")
+        return json_response(200, job)
+
+    async def _get_executing(self, _request: web.Request) -> web.Response:
+        return json_response(200, self.executing())
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        jobid = request.query.get("jobid")
+        if not jobid:
+            return error(400, "jobid is missing")
+        job = self.jobs.get(jobid)
+        if job is None:
+            return error(404, f"Unable to locate job {jobid}")
+        self.engine.cancel(jobid)
+        return json_response(200, {"jobid": jobid, "status": job["status"], "code": 200})
+
+    async def _account(self, _request: web.Request) -> web.Response:
+        account: dict[str, Any] = {
+            "discord": "abc…xyz",
+            "server": self.server,
+            "channel": self.channel,
+            "maxJobs": self._account_max_jobs,
+        }
+        if self._pending_mod:
+            account["pendingModMessage"] = PENDING_MOD_DETAILS
+        return json_response(200, {self.channel: account})
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        if request.match_info["channel"] != self.channel:
+            return error(404, "Configuration not found for provided channel")
+        self._pending_mod = False
+        return web.Response(status=204)
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        data = self.engine.file(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404, text="404: Not Found")
+        return web.Response(body=data, content_type="image/png")
