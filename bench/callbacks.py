@@ -43,7 +43,7 @@ from bench.common import (
     profile,
     stack,
 )
-from tests.harness import free_port
+from tests.harness import free_port, ref_number
 
 SECRET = "bench-webhook-secret-0123456789abcdef"
 SLOTS = 15
@@ -182,7 +182,7 @@ async def end_to_end(args: Any) -> None:
             batch = min(SLOTS, args.jobs - done)
             await wait_running(bench, batch)
             executing = bench.sim.executing()
-            refs = [int(bench.sim.jobs[j]["replyRef"]) for j in executing]
+            refs = [ref_number(bench.sim.jobs[j]["replyRef"]) or 0 for j in executing]
             start = time.monotonic()
             await asyncio.gather(*(bench.sim.complete(j) for j in executing))
             await bench.fake.wait_results(done + len(executing), timeout=60)

@@ -118,21 +118,24 @@ def fill(path: Path, count: int, seed: int = 6) -> dict[int, int]:
         body = job_body(number, prompt, button, status, created)
         done = created + rng.uniform(30, 90)
         completed = status == "completed"
+        buttons = [{"name": name, "ref": name} for name in body.get("buttons", [])]
+        media = [{key: a[key] for key in ("url", "content_type", "size", "width", "height", "filename")}
+                 for a in body.get("attachments", [])]
         rows.append((
-            GUILD_ID, CHANNEL_ID, owner, parent, button, prompt, None, body["jobid"], status,
-            100 if completed else None,
-            json.dumps(body.get("buttons", []), ensure_ascii=False), json.dumps(body, ensure_ascii=False),
-            1_300_000_000_000_000_000 + number, body["attachments"][0]["url"] if completed else None, 1,
-            None if completed else "Midjourney could not finish this job", None if completed else 500, 1, 0, 0,
-            created, done, created + 0.05, done, done,
+            GUILD_ID, CHANNEL_ID, owner, parent, button, button, prompt, None, "useapi", body["jobid"], status,
+            100 if completed else None, json.dumps(buttons, ensure_ascii=False), json.dumps(media),
+            json.dumps(body, ensure_ascii=False), 1_300_000_000_000_000_000 + number,
+            body["attachments"][0]["url"] if completed else None, 1,
+            None if completed else "Midjourney could not finish this job", None if completed else "job_failed", 1,
+            0, 0, created, done, created + 0.05, done, done,
         ))
         if status == "completed" and button not in ("U1", "U2", "U3", "U4"):
             last_of[owner] = number
-    sql = """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, prompt, button_prompt, useapi_jobid,
-                               status, progress, buttons, job_json, message_id, image_url, published, error,
-                               error_code, attempts, not_before, simulated, created_at, updated_at, submitted_at,
-                               last_event_at, finished_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    sql = """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, button_ref, prompt, button_prompt,
+                               backend, backend_job_id, status, progress, buttons, media, job_json, message_id,
+                               image_url, published, error, error_kind, attempts, not_before, simulated, created_at,
+                               updated_at, submitted_at, last_event_at, finished_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
     with sqlite3.connect(path) as conn:
         conn.executemany(sql, rows)
     return per_owner
@@ -153,9 +156,9 @@ async def add_unfinished(bench: Stack, session: aiohttp.ClientSession) -> None:
                                     json={"content": f"working on running job {index}"}) as response:
                 message = await response.json()
             conn.execute(
-                """INSERT INTO jobs (guild_id, channel_id, owner_id, prompt, useapi_jobid, status, job_json, message_id,
-                                     attempts, created_at, updated_at, submitted_at, last_event_at)
-                   VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 1, ?, ?, ?, ?)""",
+                """INSERT INTO jobs (guild_id, channel_id, owner_id, prompt, backend, backend_job_id, status, job_json,
+                                     message_id, attempts, created_at, updated_at, submitted_at, last_event_at)
+                   VALUES (?, ?, ?, ?, 'useapi', ?, 'running', ?, ?, 1, ?, ?, ?, ?)""",
                 (GUILD_ID, CHANNEL_ID, people[index], body["prompt"], body["jobid"], json.dumps(body),
                  int(message["id"]), now - 20, now - 20, now - 20, now - 5))
         for index in range(QUEUED_ROWS + SUBMITTING_ROWS):
@@ -164,9 +167,9 @@ async def add_unfinished(bench: Stack, session: aiohttp.ClientSession) -> None:
                 message = await response.json()
             status = "submitting" if index < SUBMITTING_ROWS else "queued"
             conn.execute(
-                """INSERT INTO jobs (guild_id, channel_id, owner_id, prompt, status, message_id, attempts, created_at,
-                                     updated_at, submitted_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                """INSERT INTO jobs (guild_id, channel_id, owner_id, prompt, backend, status, message_id, attempts,
+                                     created_at, updated_at, submitted_at)
+                   VALUES (?, ?, ?, ?, 'useapi', ?, ?, ?, ?, ?, ?)""",
                 (GUILD_ID, CHANNEL_ID, people[index % len(people)], f"waiting {index} --ar 3:2", status,
                  int(message["id"]), 1 if status == "submitting" else 0, now - 10, now - 10,
                  now - 1 if status == "submitting" else None))
@@ -257,7 +260,7 @@ async def store_pages(path: Path, per_owner: dict[int, int], count: int) -> list
             owner = rng.choice(busiest)
             before = rng.randint(1, max(2, sum(per_owner.values())))
             started = time.perf_counter()
-            await store.list_jobs(GUILD_ID, owner, before_id=before, limit=10)
+            await store.jobs.list_jobs(GUILD_ID, owner, before_id=before, limit=10)
             timings.append((time.perf_counter() - started) * 1000)
     finally:
         await store.close()

@@ -12,9 +12,9 @@ from typing import TextIO
 import aiohttp
 from aiohttp import web
 
-from bot.backends.useapi import errors
-from bot.backends.useapi.client import UseapiClient
-from bot.backends.useapi.simulator import Simulator
+from bot.backends import chosen_backend, open_backend
+from bot.backends.base import BackendError
+from bot.jobs import ErrorKind
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store
 from bot.webhook import healthz
@@ -35,38 +35,36 @@ async def check_database(settings: Settings) -> str:
     return f"{settings.DATABASE_PATH} opens (schema version {version}, {jobs} jobs)"
 
 
-async def check_useapi(settings: Settings, session: aiohttp.ClientSession) -> str:
-    simulator: Simulator | None = None
-    base_url, token = settings.USEAPI_BASE_URL, ""
-    if settings.USEAPI_TOKEN is None:
-        simulator = Simulator(token=None)
-        await simulator.start()
-        base_url, token = simulator.base_url, "simulated"
-    else:
-        token = settings.USEAPI_TOKEN.get_secret_value()
+async def check_backend(settings: Settings, session: aiohttp.ClientSession) -> str:
+    """Ask the configured backend (or its embedded simulator) about its accounts."""
+    opened = await open_backend(settings, session, timeout=CHECK_TIMEOUT)
+    facts = opened.backend.facts
     try:
-        client = UseapiClient(session, base_url, token, timeout=CHECK_TIMEOUT, channel=settings.USEAPI_CHANNEL)
         try:
-            accounts = await client.account()
-        except errors.Unauthorized:
-            raise CheckFailed("useapi refused USEAPI_TOKEN (401)") from None
-        except errors.PaymentRequired:
-            raise CheckFailed("useapi says the account has no subscription (402)") from None
-        except errors.UseapiConnectionError as exc:
-            raise CheckFailed(f"useapi could not be reached at {base_url} ({type(exc).__name__})") from None
-        except errors.UseapiError as exc:
-            raise CheckFailed(f"useapi answered {exc.status}: {exc.error}") from None
+            accounts = await opened.backend.accounts()
+        except BackendError as exc:
+            raise CheckFailed(_refusal(exc, facts.label, facts.token_setting, opened.where)) from None
     finally:
-        if simulator is not None:
-            await simulator.close()
+        await opened.close()
     if not accounts:
-        raise CheckFailed("useapi has no Midjourney account configured (GET /account/midjourney is empty)")
-    pending = [name for name, account in accounts.items() if account.pendingModMessage]
+        raise CheckFailed(f"{facts.label} has no Midjourney account configured")
+    pending = [account.name for account in accounts if account.needs_human]
     if pending:
         raise CheckFailed(f"Midjourney has a pending moderation message on channel {', '.join(pending)}: "
                           "answer it in Discord, then run /relay reset")
-    where = "the embedded simulator (no USEAPI_TOKEN: results are simulated)" if simulator else base_url
-    return f"{len(accounts)} Midjourney account(s) at {where}, none pending moderation"
+    where = f"{opened.where} (results are simulated: {opened.simulated_reason})" if opened.simulated_reason \
+        else opened.where
+    return f"{facts.label}: {len(accounts)} Midjourney account(s) at {where}, none pending moderation"
+
+
+def _refusal(exc: BackendError, label: str, token_setting: str, where: str) -> str:
+    if exc.kind is ErrorKind.UNAUTHORISED:
+        return f"{label} refused {token_setting} ({exc.status})"
+    if exc.kind is ErrorKind.NO_SUBSCRIPTION:
+        return f"{label} says the account has no subscription ({exc.status})"
+    if exc.kind in (ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT) and exc.status is None:
+        return f"{label} could not be reached at {where} ({exc.kind.value})"
+    return f"{label} answered {exc.status or exc.kind.value}: {exc.detail}"
 
 
 async def check_public_url(settings: Settings, session: aiohttp.ClientSession) -> str:
@@ -102,7 +100,7 @@ async def check_public_url(settings: Settings, session: aiohttp.ClientSession) -
 async def run_checks(settings: Settings, out: TextIO) -> bool:
     checks: list[tuple[str, Callable[[aiohttp.ClientSession], Awaitable[str]]]] = [
         ("database", lambda _: check_database(settings)),
-        ("useapi", lambda s: check_useapi(settings, s)),
+        (chosen_backend(settings), lambda s: check_backend(settings, s)),
         ("public url", lambda s: check_public_url(settings, s)),
     ]
     passed = True

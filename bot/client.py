@@ -1,4 +1,4 @@
-"""The Bot: setup_hook opens everything the relay needs, close() undoes it in reverse."""
+"""The Bot: setup_hook opens everything the relay needs, close() undoes it in reverse. It imports no cog."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -15,21 +16,21 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.backends.useapi.client import UseapiClient
-from bot.backends.useapi.simulator import Simulator
+from bot.backends import open_backend
 from bot.limits import Limits
-from bot.logs import SecretMasker
+from bot.logs import SecretMasker, mask_body
+from bot.media import MediaPreparer
 from bot.metrics import Metrics
 from bot.publisher import DiscordPublisher
-from bot.relay import Relay
+from bot.relay import Relay, RelaySettings
 from bot.settings import Settings
 from bot.store import Store
 from bot.webhook import CALLBACK_PREFIX, Listener, make_app
-from cogs.common import relay_group
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.buttons", "cogs.admin", "cogs.team", "cogs.jobs")
+# The features, each a cog (or a package of one): loaded by name, so the core never imports them.
+EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.buttons", "cogs.button_command", "cogs.jobs", "cogs.relay")
 # Simulated jobs take a few seconds, like a fast Midjourney job would feel, without wasting anyone's time.
 SIMULATED_JOB_SECONDS = 6.0
 
@@ -47,12 +48,20 @@ class RelayTree(app_commands.CommandTree["RelayBot"]):
         return False
 
 
+def relay_settings(settings: Settings, max_jobs: int) -> RelaySettings:
+    return RelaySettings(
+        max_jobs=max_jobs, poll_interval=settings.POLL_INTERVAL, job_timeout_minutes=settings.JOB_TIMEOUT_MINUTES,
+        retry_seconds=settings.BACKEND_RETRY_SECONDS, retry_attempts=settings.BACKEND_RETRY_ATTEMPTS,
+        backoff_seconds=settings.BACKEND_BACKOFF_SECONDS, backoff_max_seconds=settings.BACKEND_BACKOFF_MAX_SECONDS,
+        progress_edit_seconds=settings.PROGRESS_EDIT_SECONDS, account=settings.USEAPI_CHANNEL,
+    )
+
+
 class RelayBot(commands.Bot):
-    """A discord.py bot that relays Midjourney through useapi.net."""
+    """A discord.py bot that relays Midjourney through the configured backend."""
 
     relay: Relay
     publisher: DiscordPublisher
-    useapi: UseapiClient
 
     def __init__(self, settings: Settings, store: Store, session: aiohttp.ClientSession, *,
                  masker: SecretMasker | None = None, guild_ready_timeout: float = 2.0) -> None:
@@ -67,8 +76,9 @@ class RelayBot(commands.Bot):
         self.masker = masker or SecretMasker(settings.secrets())
         self.limits = Limits(store, settings)
         self.metrics = Metrics()
-        self.simulator: Simulator | None = None
+        self.simulator: object | None = None
         self.listener: Listener | None = None
+        self._close_backend: Callable[[], Awaitable[None]] | None = None
 
     def refusal(self, guild_id: int | None) -> str | None:
         """Why this bot will not act here, or None when it serves this place."""
@@ -87,37 +97,27 @@ class RelayBot(commands.Bot):
 
         settings = self.settings
         secret = (settings.WEBHOOK_SECRET.get_secret_value() if settings.WEBHOOK_SECRET
-                  else await self.store.meta_setdefault("webhook_secret", secrets.token_urlsafe(32)))
+                  else await self.store.state.webhook_secret(secrets.token_urlsafe(32)))
         self.masker.add(secret)
-
-        base_url, token = settings.USEAPI_BASE_URL, ""
-        if settings.USEAPI_TOKEN is not None:
-            token = settings.USEAPI_TOKEN.get_secret_value()
-        else:
-            self.simulator = Simulator(token=None, job_seconds=SIMULATED_JOB_SECONDS)
-            await self.simulator.start("127.0.0.1", 0)
-            base_url, token = self.simulator.base_url, "simulated"
-            log.warning("USEAPI_TOKEN is not set: jobs run on the embedded useapi SIMULATOR at %s; "
-                        "every result is simulated, not from Midjourney", base_url)
-        discord_value = settings.USEAPI_DISCORD.get_secret_value() if settings.USEAPI_DISCORD else None
-        self.useapi = UseapiClient(self.session, base_url, token, channel=settings.USEAPI_CHANNEL,
-                                   discord=discord_value, observer=self.metrics.useapi_answer,
-                                   timeout=settings.USEAPI_TIMEOUT_SECONDS)
-        self.publisher = DiscordPublisher(self, self.store)
-        callback_base = f"{settings.PUBLIC_URL}{CALLBACK_PREFIX}/{secret}" if settings.PUBLIC_URL else None
+        opened = await open_backend(settings, self.session, observer=self.metrics.useapi_answer,
+                                    mask=lambda body: mask_body(body, secret), job_seconds=SIMULATED_JOB_SECONDS)
+        self._close_backend = opened.close
+        self.simulator = opened.simulator
+        backend = opened.backend
+        banner = render.simulated_banner(opened.simulated_reason) if opened.simulated_reason else ""
+        self.publisher = DiscordPublisher(self, self.store.identity, banner)
+        callback_base = (f"{settings.PUBLIC_URL}{CALLBACK_PREFIX}/{backend.facts.name}/{secret}"
+                         if settings.PUBLIC_URL else None)
         if callback_base is None:
             log.info("PUBLIC_URL is not set: following jobs by polling every %.0fs", settings.POLL_INTERVAL)
-        self.relay = Relay(settings=settings, store=self.store, useapi=self.useapi, publisher=self.publisher,
-                           http=self.session, callback_base=callback_base, secret=secret,
-                           simulated=self.simulator is not None, metrics=self.metrics)
+        self.relay = Relay(settings=relay_settings(settings, opened.max_jobs), store=self.store, backend=backend,
+                           publisher=self.publisher, media=MediaPreparer(self.session), callback_base=callback_base,
+                           metrics=self.metrics)
         metrics_token = settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None
         self.listener = Listener(make_app(self.relay, secret, metrics_token), settings.HOST, settings.PORT)
         await self.listener.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        # The cogs attached their /relay subcommands to the shared group as they loaded.
-        if relay_group.commands and self.tree.get_command("relay") is None:
-            self.tree.add_command(relay_group)
         await self.sync_commands()
         await self.relay.start()
 
@@ -128,21 +128,21 @@ class RelayBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
         payload: list[dict[str, Any]] = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        key = f"command_hash:{guild.id if guild else 'global'}:{self.application_id}"
-        if await self.store.get_meta(key) == digest:
+        scope = f"{guild.id if guild else 'global'}:{self.application_id}"
+        if await self.store.state.command_hash(scope) == digest:
             log.info("slash commands unchanged; not syncing")
             return
         await self.tree.sync(guild=guild)
-        await self.store.set_meta(key, digest)
+        await self.store.state.set_command_hash(scope, digest)
         log.info("slash commands synced (%s)", f"server {guild.id}" if guild else "global")
 
     async def close(self) -> None:
         # Reverse order of setup_hook: stop taking callbacks, let the relay record in-flight work,
-        # then the simulator, then the gateway.
+        # then the backend (an embedded simulator), then the gateway.
         if self.listener is not None:
             await self.listener.stop()
         if hasattr(self, "relay"):
             await self.relay.stop()
-        if self.simulator is not None:
-            await self.simulator.close()
+        if self._close_backend is not None:
+            await self._close_backend()
         await super().close()

@@ -1,4 +1,4 @@
-"""Per-member limits in one server: jobs waiting or running at once, and jobs sent to useapi per UTC day.
+"""Per-member limits in one server: jobs waiting or running at once, and jobs sent to Midjourney per UTC day.
 
 The server's admins set a default for the server and overrides for single members (`/relay quota`,
 `/relay queue-limit`); without either, the USER_MAX_QUEUED and USER_DAILY_QUOTA settings apply. 0 means no
@@ -11,16 +11,9 @@ import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import discord
-
-from bot import render
 from bot.settings import Settings
 from bot.store import Store
-
-if TYPE_CHECKING:
-    from bot.client import RelayBot
 
 DAY_SECONDS = 86_400
 # How long an admitted request may take to become a job row before it stops counting as in flight.
@@ -96,7 +89,7 @@ class Usage:
                      f"room for {room} more.")
         else:
             queue = f"**Waiting or running:** {self.waiting_or_running}; there is no queue limit."
-        note = "Jobs useapi refused before they ran do not count."
+        note = "Jobs refused before they ran do not count."
         return "\n".join([daily, queue, note])
 
 
@@ -113,8 +106,8 @@ class Limits:
 
     async def allowance(self, guild_id: int, user_id: int) -> Allowance:
         """The member's override, else the server's default, else the bot's setting."""
-        server = await self.store.guild_settings(guild_id)
-        member = await self.store.member_limits(guild_id, user_id)
+        server = await self.store.teams.guild_settings(guild_id)
+        member = await self.store.teams.member_limits(guild_id, user_id)
         queue = _first(member.queue_limit, server.queue_limit, self.settings.USER_MAX_QUEUED)
         daily = _first(member.daily_quota, server.daily_quota, self.settings.USER_DAILY_QUOTA)
         return Allowance(queue_limit=queue, daily_quota=daily)
@@ -123,8 +116,8 @@ class Limits:
         now = time.time() if now is None else now
         return Usage(
             allowance=await self.allowance(guild_id, user_id),
-            waiting_or_running=await self.store.count_waiting_or_running(guild_id, user_id),
-            sent_today=await self.store.count_sent_since(guild_id, user_id, day_start(now)),
+            waiting_or_running=await self.store.jobs.count_waiting_or_running(guild_id, user_id),
+            sent_today=await self.store.jobs.count_sent_since(guild_id, user_id, day_start(now)),
             resets_at=next_reset(now),
         )
 
@@ -136,7 +129,7 @@ class Limits:
             recent = [t for t in self._admitted.get(key, []) if t > now - IN_FLIGHT_SECONDS]
             in_flight = 0
             if recent:
-                newest = await self.store.list_jobs(guild_id, user_id, limit=len(recent))
+                newest = await self.store.jobs.list_jobs(guild_id, user_id, limit=len(recent))
                 filed = sum(1 for job in newest if job.created_at >= recent[0])
                 in_flight = len(recent) - filed
             usage = await self.usage(guild_id, user_id, now)
@@ -155,14 +148,3 @@ class Limits:
 def _first(*values: int | None) -> int:
     return next(value for value in values if value is not None)
 
-
-async def turn_away(interaction: discord.Interaction[RelayBot], guild_id: int) -> bool:
-    """True (having told the member why, privately) when a limit stops them filing a job in `guild_id`."""
-    refusal = await interaction.client.limits.admit(guild_id, interaction.user.id)
-    if refusal is None:
-        return False
-    if interaction.response.is_done():
-        await interaction.followup.send(refusal, ephemeral=True, allowed_mentions=render.NO_MENTIONS)
-    else:
-        await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=render.NO_MENTIONS)
-    return True

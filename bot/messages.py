@@ -1,27 +1,22 @@
-"""The one place where useapi's answers become the words a Discord user reads."""
+"""The one place where the relay's error kinds become the words a Discord member or admin reads.
+
+Every sentence names the backend in use through its facts (`useapi`, `the mj-proxy`), never a fixed name;
+the backend's own words are kept as a detail for admins, never as a member's message.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from bot.backends.useapi import errors
-
-# Local codes for failures that useapi did not answer with a status of its own.
-TIMEOUT_CODE = 1408  # the job stayed non-final longer than Midjourney ever takes
-UNREACHABLE_CODE = 1503  # useapi could not be reached after every retry
-IMAGE_CODE = 1415  # the result image could not be fetched or uploaded
-LOCAL_REFUSAL_CODE = 1400  # the bot itself refused to send a request useapi would reject
-
-# useapi refuses replyUrl and replyRef longer than this (jobs/button and jobs/imagine pages).
-REPLY_FIELD_LIMIT = 1024
+from bot.backends.base import BackendError, BackendFacts
+from bot.jobs import ErrorKind
 
 PAUSED_NOTE = ("Paused: Midjourney is waiting for a human to answer a moderation message on the shared account. "
                "An admin has been told; this job is sent as soon as the account is clear.")
+NOTHING_SENT = "Nothing was sent."
+DATABASE_RESET = "This result was made before the bot's database was reset; nothing was sent."
 
-_NOT_SUPPORTED = re.compile(r"button (?P<button>.+?) not supported")
-_NOT_IN_JOB = re.compile(r"button (?P<button>.+?) not found in job \S+ buttons (?P<buttons>.*)")
-_FIELD = re.compile(r"^(?P<field>[A-Za-z ]+?) (?P<problem>is missing|is too long|must be .+)$")
 _REMIX_REPLY = re.compile(r"remix mode (?:turned|is|has been turned)\s+(?P<state>on|off)", re.IGNORECASE)
 
 
@@ -31,7 +26,7 @@ class Explained:
 
     public: str
     private: str
-    # Operator details (status, useapi's own words) for a clicker with Manage Server; None: same as private.
+    # Operator details (status, the backend's own words) for a clicker with Manage Server; None: same as private.
     admin: str | None = None
 
 
@@ -40,108 +35,154 @@ def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
-def bad_request(error: str) -> str:
-    """useapi's 400 text, as a sentence naming the field or button that was wrong."""
-    if match := _NOT_SUPPORTED.search(error):
-        return f"useapi does not support the button `{match['button']}` (yet)."
-    if match := _NOT_IN_JOB.search(error):
-        return (f"`{match['button']}` is not one of that job's buttons according to useapi "
-                f"(it offers {match['buttons']}).")
-    if match := _FIELD.match(error.strip()):
-        return f"useapi refused the request: the `{match['field']}` field {match['problem']}."
-    return f"useapi refused the request: {error}"
+def nothing_sent(problem: str) -> str:
+    """A refusal: what was wrong, and that nothing reached Midjourney, said once."""
+    problem = problem.strip()
+    if problem.endswith(NOTHING_SENT) or problem.endswith("nothing was sent."):
+        return problem
+    return f"{NOTHING_SENT} {problem}"
 
 
-def explain(exc: errors.UseapiError, *, attempts: int | None = None) -> Explained:
-    """Turn a useapi error into a public card line, a private explanation and, for admins, the details."""
-    if isinstance(exc, errors.BadRequest):
-        text = bad_request(exc.error)
+def bad_request(error: BackendError, facts: BackendFacts) -> str:
+    """A refused request, as a sentence naming the button or field that was wrong."""
+    who = facts.label_start
+    if error.button is not None and error.offered is not None:
+        return (f"`{error.button}` is not one of that job's buttons according to {facts.label} "
+                f"(it offers {error.offered}).")
+    if error.button is not None:
+        return f"{who} does not support the button `{error.button}` (yet)."
+    if error.field_name is not None and error.problem is not None:
+        return f"{who} refused the request: the `{error.field_name}` field {error.problem}."
+    return f"{who} refused the request: {error.detail}"
+
+
+def _what_failed(error: BackendError) -> str:
+    if error.kind is ErrorKind.TIMEOUT:
+        return "did not answer in time"
+    if error.status is None:
+        return "could not be reached"
+    return f"kept failing ({error.status or 'bad answer'})"
+
+
+def explain(error: BackendError, facts: BackendFacts, *, attempts: int | None = None) -> Explained:
+    """A backend error as a public card line, a private explanation and, for admins, the details."""
+    kind = error.kind
+    who = facts.label_start
+    answered = f"{facts.label} answered {error.status}" if error.status else f"{facts.label} answered"
+    if kind is ErrorKind.BAD_REQUEST:
+        text = bad_request(error, facts)
         return Explained(text, text)
-    if isinstance(exc, errors.Unauthorized):
+    if kind is ErrorKind.UNAUTHORISED:
         return Explained(
-            "The bot's useapi account is misconfigured; an admin has been told.",
-            "The bot's useapi account is misconfigured, so nothing can be sent now. An admin has been told.",
-            f"useapi answered 401 ({exc.error}): the API token in USEAPI_TOKEN was refused. Nothing is retried "
+            f"The bot's {facts.account} is misconfigured; an admin has been told.",
+            f"The bot's {facts.account} is misconfigured, so nothing can be sent now. An admin has been told.",
+            f"{answered} ({error.detail}): the API token in {facts.token_setting} was refused. Nothing is retried "
             "until it is fixed.",
         )
-    if isinstance(exc, errors.PaymentRequired):
+    if kind is ErrorKind.NO_SUBSCRIPTION:
         return Explained(
-            "The bot's useapi account has no subscription; an admin has been told.",
-            "The bot's useapi account has no active subscription, so nothing can be sent now. An admin has been "
+            f"The bot's {facts.account} has no subscription; an admin has been told.",
+            f"The bot's {facts.account} has no active subscription, so nothing can be sent now. An admin has been "
             "told.",
-            f"useapi answered 402 ({exc.error}): renew the useapi.net subscription. Nothing is retried until "
-            "then.",
+            f"{answered} ({error.detail}): renew the subscription. Nothing is retried until then.",
         )
-    if isinstance(exc, errors.JobNotFound):
+    if kind is ErrorKind.NOT_FOUND:
+        kept = f" (it keeps jobs {facts.retention_days} days)" if facts.retention_days else ""
+        kept_for = f" (it keeps jobs for {facts.retention_days} days)" if facts.retention_days else ""
         return Explained(
-            "useapi no longer knows the job this was made from (it keeps jobs 31 days).",
-            "useapi no longer knows that job (it keeps jobs for 31 days), so its buttons cannot be used.",
+            f"{who} no longer knows the job this was made from{kept}.",
+            f"{who} no longer knows that job{kept_for}, so its buttons cannot be used.",
         )
-    if isinstance(exc, errors.Unprocessable):
-        details = exc.error_details or exc.error
+    if kind is ErrorKind.MODERATED:
+        details = error.detail or "the prompt was refused"
+        if error.word:
+            details = f"{details} (the word `{error.word}`)"
         return Explained(
             "Midjourney declined this request; the person who asked has the details.",
             f"Midjourney declined this request: {details}",
         )
-    if isinstance(exc, errors.JobQueued):
+    if kind is ErrorKind.UNTRACKABLE:
         return Explained(
-            "Midjourney queued this job where useapi cannot follow it, so it is marked failed "
+            f"Midjourney queued this job where {facts.label} cannot follow it, so it is marked failed "
             "(a result that still arrives will be posted here).",
-            "Midjourney queued this job where useapi cannot track it, so it is marked failed. If the result "
+            f"Midjourney queued this job where {facts.label} cannot track it, so it is marked failed. If the result "
             "still arrives it will be posted here; the bot sends fewer jobs at once for the next 5 minutes.",
         )
-    if isinstance(exc, errors.PendingModMessage):
+    if kind is ErrorKind.NEEDS_HUMAN:
         return Explained(
             "Midjourney is waiting for a human to answer a moderation message on the account; "
             "jobs are paused until an admin clears it.",
             "Midjourney has a pending moderation message for the shared account. Every job is paused until "
             "someone answers it in Discord and an admin runs `/relay reset`; yours is kept and sent after.",
         )
-    if isinstance(exc, errors.TooManyRequests):
+    if kind is ErrorKind.BUSY:
         return Explained("Midjourney is busy; the job waits and is sent again automatically.",
                          "Midjourney is busy; your job waits and will be sent again automatically.")
-    if isinstance(exc, errors.UseapiConnectionError | errors.ServerError):
+    if kind in (ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT):
         tries = f" after {attempts} tries" if attempts else " after several tries"
-        what = "did not answer in time" if isinstance(exc, errors.UseapiTimeout) else (
-            "could not be reached" if isinstance(exc, errors.UseapiConnectionError)
-            else f"kept failing ({exc.status or 'bad answer'})")
-        return Explained(f"useapi {what}; gave up{tries}.",
-                         f"useapi {what}{tries}, so the job failed; please try again later.",
-                         f"useapi {what}{tries}: {exc}")
-    return Explained(f"useapi answered an error ({exc.status}).", f"useapi answered an error: {exc.error}")
+        what = _what_failed(error)
+        return Explained(f"{who} {what}; gave up{tries}.",
+                         f"{who} {what}{tries}, so the job failed; please try again later.",
+                         f"{who} {what}{tries}: {error.detail or kind.value}")
+    if kind is ErrorKind.UNSUPPORTED:
+        text = error.detail or f"{who} cannot do that."
+        return Explained(text, text)
+    return Explained(f"{answered} an error.", f"{answered} an error: {error.detail or kind.value}")
 
 
-def admin_alert(exc: errors.UseapiError) -> str:
-    """The one alert admins get for an account-wide useapi problem."""
-    if isinstance(exc, errors.PendingModMessage):
-        return ("Midjourney has a pending moderation message (or CAPTCHA) on the useapi account, so every job is "
-                "paused (useapi answered 596). Log into the Midjourney Discord account, answer the message, then "
-                "run `/relay reset`. Submissions also resume by themselves once useapi shows the account clear.")
-    explained = explain(exc)
-    return explained.admin or f"useapi answered {exc.status}: {exc.error}"
+def admin_alert(error: BackendError, facts: BackendFacts) -> str:
+    """The one alert admins get for an account-wide problem."""
+    if error.kind is ErrorKind.NEEDS_HUMAN:
+        code = f" ({facts.label} answered {error.status})" if error.status else ""
+        return (f"Midjourney has a pending moderation message (or CAPTCHA) on the {facts.account}, so every job is "
+                f"paused{code}. Log into the Midjourney Discord account, answer the message, then run "
+                f"`/relay reset`. Submissions also resume by themselves once {facts.label} shows the account clear.")
+    explained = explain(error, facts)
+    return explained.admin or f"{facts.label} answered {error.status}: {error.detail}"
 
 
 def _seconds(value: float) -> str:
     return f"{value:.0f}s" if value >= 10 else f"{value:.1f}s"
 
 
-def busy_note(exc: errors.TooManyRequests, wait: float) -> str:
-    """The working message's note while a job waits after a 429."""
-    if exc.queue_full:
-        return f"Midjourney is busy (useapi's queue is full): waiting, sent again in {_seconds(wait)}."
-    return f"Discord is rate-limiting Midjourney: waiting, sent again in {_seconds(wait)}."
+def busy_note(error: BackendError, facts: BackendFacts, wait: float) -> str:
+    """The working message's note while a job waits for a free slot at the backend."""
+    if error.rate_limited:
+        return f"Discord is rate-limiting Midjourney: waiting, sent again in {_seconds(wait)}."
+    return f"Midjourney is busy ({facts.label}'s queue is full): waiting, sent again in {_seconds(wait)}."
 
 
-def retry_note(attempt: int, delay: float) -> str:
-    """The working message's note while a job waits for useapi to answer again."""
-    return f"useapi is unreachable (try {attempt}): trying again in {_seconds(delay)}."
+def retry_note(facts: BackendFacts, attempt: int, delay: float) -> str:
+    """The working message's note while a job waits for the backend to answer again."""
+    return f"{facts.label_start} is unreachable (try {attempt}): trying again in {_seconds(delay)}."
+
+
+def outage_note(facts: BackendFacts) -> str:
+    """On every waiting or running job's card while the backend does not answer polls or lookups."""
+    return (f"Waiting for {facts.label}, which is not answering right now: the job keeps its place and carries on "
+            f"by itself once {facts.label} is back.")
 
 
 def duplicate(button: str | None, parent_id: int | None, link: str | None) -> str:
-    """A click that useapi answered 409: that upscale already exists, and where it is shown."""
+    """A one-shot button used again: that result already exists, and where it is shown."""
     what = f"{button} of #{parent_id}" if parent_id is not None else (button or "That button")
     where = f": {link}" if link else "."
     return f"{what} was already made, so nothing new was sent. It is shown here{where}"
+
+
+def timed_out(minutes: float) -> str:
+    """The card of a job that stayed unfinished far longer than Midjourney takes."""
+    took = f"{minutes:g} minutes" if minutes >= 1 else f"{minutes * 60:.3g} seconds"
+    return (f"No result from Midjourney after {took}; the job is marked failed "
+            "(a result that still arrives will be posted).")
+
+
+def reference_too_long(facts: BackendFacts, length: int, *, url: bool) -> str:
+    """The bot's own callback URL or reference would be refused by the backend."""
+    if url:
+        return (f"The callback address (PUBLIC_URL plus the bot's path) is {length} characters; {facts.label} "
+                f"accepts at most {facts.ref_limit}. An admin must shorten PUBLIC_URL.")
+    return f"The job reference is longer than {facts.label}'s {facts.ref_limit} characters."
 
 
 def account_remix_state(reply: str | None) -> bool | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.store import GuildSettings, JobRecord
+from bot.jobs import GuildSettings, JobRecord
 
 OWNER: str = "owner"
 ROLE: str = "role"

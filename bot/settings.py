@@ -11,6 +11,11 @@ DEFAULT_USEAPI_BASE_URL = "https://api.useapi.net/v2"
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 
 
+def _alias(suffix: str) -> AliasChoices:
+    """`BACKEND_<suffix>`, also read under its first name, `USEAPI_<suffix>`."""
+    return AliasChoices(f"BACKEND_{suffix}", f"USEAPI_{suffix}")
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line naming it, fit to print."""
 
@@ -39,16 +44,17 @@ class Settings(BaseSettings):
     USEAPI_CHANNEL: str | None = None
     USEAPI_DISCORD: SecretStr | None = None
     POLL_INTERVAL: float = Field(default=15.0, gt=0)
-    USEAPI_RETRY_SECONDS: float = Field(default=15.0, ge=0)
-    USEAPI_RETRY_ATTEMPTS: int = Field(default=8, ge=1)
-    USEAPI_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    # Backend-neutral names; the USEAPI_* names of the first releases are still read (documented as aliases).
+    BACKEND_RETRY_SECONDS: float = Field(default=15.0, ge=0, validation_alias=_alias("RETRY_SECONDS"))
+    BACKEND_RETRY_ATTEMPTS: int = Field(default=8, ge=1, validation_alias=_alias("RETRY_ATTEMPTS"))
+    BACKEND_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, validation_alias=_alias("TIMEOUT_SECONDS"))
     PROGRESS_EDIT_SECONDS: float = Field(default=2.0, ge=0)
     DISCORD_GUILD_ID: int | None = None
     ALLOWED_GUILD_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
     WEBHOOK_SECRET: SecretStr | None = None
     JOB_TIMEOUT_MINUTES: float = Field(default=35.0, gt=0)
-    USEAPI_BACKOFF_SECONDS: float = Field(default=2.0, gt=0)
-    USEAPI_BACKOFF_MAX_SECONDS: float = Field(default=60.0, gt=0)
+    BACKEND_BACKOFF_SECONDS: float = Field(default=2.0, gt=0, validation_alias=_alias("BACKOFF_SECONDS"))
+    BACKEND_BACKOFF_MAX_SECONDS: float = Field(default=60.0, gt=0, validation_alias=_alias("BACKOFF_MAX_SECONDS"))
     INSTANCE_LOCK_WAIT_SECONDS: float = Field(default=30.0, ge=0)
     USER_MAX_QUEUED: int = Field(default=10, ge=0)
     USER_DAILY_QUOTA: int = Field(default=0, ge=0)
@@ -95,11 +101,6 @@ class Settings(BaseSettings):
         if self.DISCORD_GUILD_ID is not None:
             return frozenset({self.DISCORD_GUILD_ID})
         return None
-
-    @property
-    def simulated(self) -> bool:
-        """No useapi token: the embedded simulator answers instead of useapi.net."""
-        return self.USEAPI_TOKEN is None
 
     def secrets(self) -> list[str]:
         """Every secret value, for the logging filter that masks them."""

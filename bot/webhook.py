@@ -1,7 +1,7 @@
-"""The aiohttp listener inside the bot's process: useapi's callbacks and a health check.
+"""The aiohttp listener inside the bot's process: the backend's callbacks, a health check and metrics.
 
-useapi documents no callback signature, so the URL itself carries an unguessable per-install secret; the
-access log masks it, and a callback is only ever a hint that the relay checks with useapi before believing.
+No backend signs its callbacks, so the URL itself carries an unguessable per-install secret; the access log
+masks it, and a callback is only ever a hint that the relay checks with the backend before believing.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from bot.relay import Relay
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PREFIX = "/callbacks/useapi"
-MAX_BODY = 64 * 1024  # a job body is a few KiB; anything far larger is not from useapi
+CALLBACK_PREFIX = "/callbacks"  # then /<backend>/<secret>/<job reference>
+MAX_BODY = 64 * 1024  # a job body is a few KiB; anything far larger is not from a backend
 # How long close() waits for callbacks being handled (each is a few store writes) before cutting them off.
 SHUTDOWN_SECONDS = 5.0
 RELAY_KEY = web.AppKey("relay", Relay)
@@ -114,6 +114,8 @@ def _is_loopback(remote: str | None) -> bool:
 async def _take_callback(request: web.Request) -> web.Response:
     expected = request.app[SECRET_KEY]
     given = request.match_info["secret"]
+    if request.match_info["backend"] != request.app[RELAY_KEY].facts.name:
+        return web.json_response({"error": "not found"}, status=404)
     # "replace": a path can decode to lone surrogates, which plain encode() would turn into a 500.
     if not hmac.compare_digest(given.encode(errors="replace"), expected.encode()):
         return web.json_response({"error": "not found"}, status=404)
@@ -154,7 +156,7 @@ def make_app(relay: Relay, secret: str, metrics_token: str | None = None) -> web
     app[METRICS_TOKEN_KEY] = metrics_token or ""
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post(CALLBACK_PREFIX + "/{secret}/{ref}", callback)
+    app.router.add_post(CALLBACK_PREFIX + "/{backend}/{secret}/{ref}", callback)
     return app
 
 

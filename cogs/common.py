@@ -1,21 +1,20 @@
-"""Helpers shared by the cogs: answering an interaction whatever its state."""
+"""Helpers shared by the cogs: answering an interaction whatever its state, and the limits a member meets."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
-from discord import app_commands
 
-from bot import messages, policy, render
+from bot import messages, render
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
 
 log = logging.getLogger(__name__)
+
+ANSWERED_FAILURE = "relay_failure_answered"  # set in interaction.extras once a failure was answered
 
 
 async def reply(interaction: discord.Interaction[RelayBot], text: str, *, ephemeral: bool = True) -> None:
@@ -28,6 +27,11 @@ async def reply(interaction: discord.Interaction[RelayBot], text: str, *, epheme
         acknowledged(interaction)
 
 
+async def refuse(interaction: discord.Interaction[RelayBot], problem: str) -> None:
+    """Answer a request that was not carried out: why, and that nothing was sent (said once)."""
+    await reply(interaction, messages.nothing_sent(problem))
+
+
 def acknowledged(interaction: discord.Interaction[RelayBot]) -> None:
     """Record how much of Discord's 3-second window had passed when this interaction was acknowledged."""
     waited = (discord.utils.utcnow() - interaction.created_at).total_seconds()
@@ -35,7 +39,7 @@ def acknowledged(interaction: discord.Interaction[RelayBot]) -> None:
 
 
 async def defer(interaction: discord.Interaction[RelayBot]) -> None:
-    """Acknowledge at once, privately, before anything slow: useapi's latency must not cost the 3 s."""
+    """Acknowledge at once, privately, before anything slow: the backend's latency must not cost the 3 s."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     acknowledged(interaction)
 
@@ -45,42 +49,26 @@ def queued_text(job_id: int, guild_id: int, channel_id: int, message_id: int | N
     return f"Job #{job_id} is on its way{where}"
 
 
-# The admin command group, `/relay ...`. Its subcommands live in the cog of their feature (cogs/admin.py,
-# cogs/team.py) and attach themselves here; the bot adds the group to its tree once, after loading them.
-# Hidden from non-admins by default, and checked again when run, as servers can change the default.
-relay_group = app_commands.Group(
-    name="relay",
-    description="Manage the Midjourney relay (server managers)",
-    guild_only=True,
-    default_permissions=discord.Permissions(manage_guild=True),
-    allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False),
-    allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
-)
+async def turn_away(interaction: discord.Interaction[RelayBot], guild_id: int) -> bool:
+    """True (having told the member why, privately) when a limit stops them filing a job in `guild_id`."""
+    refusal = await interaction.client.limits.admit(guild_id, interaction.user.id)
+    if refusal is None:
+        return False
+    await reply(interaction, refusal)
+    return True
 
 
-async def require_admin(interaction: discord.Interaction[RelayBot]) -> bool:
-    """True for a member with Manage Server; otherwise tell them why not."""
-    if policy.is_admin(interaction.user):
-        return True
-    await reply(interaction, "This needs the Manage Server permission.")
-    return False
+async def answer_failure(interaction: discord.Interaction[RelayBot], error: BaseException, text: str) -> None:
+    """Log a command or component that raised, and tell the member in `text`, once, whatever was answered before.
 
-
-def attach_relay_commands(commands: Iterable[app_commands.Command[Any, ..., None]], failure: str) -> None:
-    """Put a cog's `/relay` subcommands on the group, each answering `failure` if it raises."""
-
-    async def failed(interaction: discord.Interaction[RelayBot], error: app_commands.AppCommandError) -> None:
-        # discord.py only logs a command's exception; the admin should hear that it did not go through.
-        log.error("/relay %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-        with contextlib.suppress(discord.HTTPException):
-            await reply(interaction, failure)
-
-    for command in commands:
-        command.error(failed)
-        # override: a second bot in the same process (tests) loads the module again.
-        relay_group.add_command(command, override=True)
-
-
-def detach_relay_commands(commands: Iterable[app_commands.Command[Any, ..., None]]) -> None:
-    for command in commands:
-        relay_group.remove_command(command.name)
+    discord.py only logs such exceptions; without this a deferred command would stay on "thinking…".
+    """
+    if interaction.extras.get(ANSWERED_FAILURE):
+        return
+    interaction.extras[ANSWERED_FAILURE] = True
+    what = interaction.command.qualified_name if interaction.command else interaction.type.name
+    log.error("/%s failed", what, exc_info=error)
+    try:
+        await reply(interaction, text)
+    except discord.HTTPException:
+        log.info("could not tell the member that /%s failed", what)

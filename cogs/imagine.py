@@ -9,16 +9,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import limits
-from cogs.common import defer, queued_text, reply
+from bot import prompts
+from bot.backends import LARGEST_PROMPT
+from cogs.common import defer, queued_text, refuse, reply, turn_away
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
 
 log = logging.getLogger(__name__)
-
-# useapi's newer page allows 2048 characters of prompt (the older OpenAPI file said 1024).
-PROMPT_LIMIT = 2048
 
 
 class Imagine(commands.Cog):
@@ -33,18 +31,24 @@ class Imagine(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=False)
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def imagine(self, interaction: discord.Interaction[RelayBot],
-                      prompt: app_commands.Range[str, 1, PROMPT_LIMIT]) -> None:
-        # Acknowledge first: Discord allows 3 seconds, whatever useapi's latency.
+                      prompt: app_commands.Range[str, 1, LARGEST_PROMPT]) -> None:
+        # Acknowledge first: Discord allows 3 seconds, whatever the backend's latency.
         await defer(interaction)
         text = prompt.strip()
+        relay = self.bot.relay
         if not text:
             await reply(interaction, "The prompt is empty: describe what Midjourney should imagine.")
             return
-        assert interaction.guild_id is not None and interaction.channel_id is not None
-        if await limits.turn_away(interaction, interaction.guild_id):
+        # The option allows the longest prompt of any backend; this one's own limit is checked here.
+        problem = prompts.too_long(text, relay.facts)
+        if problem is not None:
+            await refuse(interaction, problem)
             return
-        job = await self.bot.relay.submit_imagine(owner_id=interaction.user.id, guild_id=interaction.guild_id,
-                                                  channel_id=interaction.channel_id, prompt=text)
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        if await turn_away(interaction, interaction.guild_id):
+            return
+        job = await relay.submit_imagine(owner_id=interaction.user.id, guild_id=interaction.guild_id,
+                                         channel_id=interaction.channel_id, prompt=text)
         self.bot.publisher.remember(job.id, interaction)
         await reply(interaction, queued_text(job.id, job.guild_id, job.channel_id, job.message_id))
 

@@ -17,8 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages, policy, render
-from bot.backends.useapi.models import Job
-from bot.store import (
+from bot.jobs import (
     CANCELLED,
     COMPLETED,
     DUPLICATE,
@@ -29,7 +28,7 @@ from bot.store import (
     SUBMITTING,
     JobRecord,
 )
-from cogs.common import defer, reply
+from cogs.common import answer_failure, defer, reply
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -42,7 +41,8 @@ PROMPT_IN_LIST = 60
 PAGE_TEMPLATE = r"mj:jobs:(?P<user>[0-9]+):(?P<status>[a-z]*):(?P<direction>[on]):(?P<cursor>[0-9]+)"
 # Discord signs attachment links with an expiry (`ex`, hex Unix time); renew a little before it passes.
 LINK_MARGIN_SECONDS = 600
-SHORT_NUMBER = re.compile(r"#?([0-9]{1,18})")
+# Our job numbers: "#12" or up to 12 digits; a longer string of digits is a backend's job id (mj-proxy's).
+SHORT_NUMBER = re.compile(r"#?([0-9]{1,12})")
 
 STATE_ICONS = {
     QUEUED: "⏳", SUBMITTING: "📨", RUNNING: "🎨", COMPLETED: "✅", FAILED: "❌", MODERATED: "🚫",
@@ -81,7 +81,7 @@ def _line(job: JobRecord, with_owner: bool) -> str:
 async def _page(bot: RelayBot, guild_id: int, user_id: int, viewer_id: int, status: str | None,
                 before_id: int | None = None, after_id: int | None = None) -> tuple[str, discord.ui.View | None]:
     """The text and the page buttons of one page of `user_id`'s jobs in `guild_id`, newest first."""
-    store = bot.store
+    store = bot.store.jobs
     if after_id is not None:
         jobs = await store.list_jobs(guild_id, user_id, status=status, after_id=after_id, limit=PAGE_SIZE)
         if len(jobs) < PAGE_SIZE:
@@ -184,8 +184,8 @@ async def _image_url(bot: RelayBot, job: JobRecord) -> str | None:
             for embed in message.embeds:
                 if embed.image.url:
                     return embed.image.url
-    # The bot never uploaded it (or its message is gone): Midjourney's own link, if it still works.
-    return Job.model_validate(job.job_json).image_url if job.job_json else None
+    # The bot never uploaded it (or its message is gone): the backend's own link, if it still works.
+    return job.result.url if job.result is not None else None
 
 
 async def _details(bot: RelayBot, job: JobRecord) -> str:
@@ -195,7 +195,7 @@ async def _details(bot: RelayBot, job: JobRecord) -> str:
         lines.append(f"{job.button} of job #{job.parent_id}")
     lines.append(f"Prompt: {discord.utils.escape_markdown(render.shorten(job.prompt, render.PROMPT_SHOWN))}")
     if job.status == QUEUED:
-        place = await bot.store.queue_position(job)
+        place = await bot.relay.fairshare.place(job.id) or 1
         waiting = f" (waiting to be sent again: {job.error})" if job.error else ""
         lines.append(f"#{place} in line for a Midjourney slot{waiting}.")
     elif job.status == RUNNING:
@@ -205,13 +205,14 @@ async def _details(bot: RelayBot, job: JobRecord) -> str:
     times = [f"filed <t:{int(job.created_at)}:R>"]
     if job.finished_at is not None:
         times.append(f"finished <t:{int(job.finished_at)}:R>")
-    lines.append(", ".join(times).capitalize() + ".")
-    if job.useapi_jobid:
-        lines.append(f"useapi job: `{job.useapi_jobid}`")
+    sentence = ", ".join(times)
+    lines.append(sentence[:1].upper() + sentence[1:] + ".")
+    if job.backend_job_id:
+        lines.append(f"{job.backend} job: `{job.backend_job_id}`")
     if job.message_id is not None:
         lines.append(f"In the channel: {messages.jump_url(job.guild_id, job.channel_id, job.message_id)}")
-    if job.simulated:
-        lines.append(render.SIMULATED_BANNER)
+    if job.simulated and bot.publisher.banner:
+        lines.append(bot.publisher.banner)
     return render.shorten("\n".join(lines), render.MESSAGE_LIMIT)
 
 
@@ -244,7 +245,7 @@ class Jobs(commands.Cog):
                                                     allowed_mentions=render.NO_MENTIONS)
 
     @app_commands.command(name="job", description="One job's state, with its result and buttons")
-    @app_commands.describe(jobid="The job number the bot shows (#12), or useapi's jobid")
+    @app_commands.describe(jobid="The job number the bot shows (#12), or the backend's job id")
     @app_commands.guild_only()
     @app_commands.allowed_installs(guilds=True, users=False)
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
@@ -258,7 +259,7 @@ class Jobs(commands.Cog):
             await reply(interaction, f"There is no job `{discord.utils.escape_markdown(jobid.strip())}` in this "
                                      "server. `/jobs` lists yours.")
             return
-        settings = await self.bot.store.guild_settings(job.guild_id)
+        settings = await self.bot.store.teams.guild_settings(job.guild_id)
         if policy.click_refusal(interaction.user, job, settings) is not None:
             await reply(interaction, f"Job #{job.id} belongs to <@{job.owner_id}>; only they, server managers "
                                      "and whoever this server's click policy allows can look it up.")
@@ -271,24 +272,22 @@ class Jobs(commands.Cog):
         url = await _image_url(self.bot, job)
         if url:
             embeds.append(discord.Embed(url=url, title=f"Job #{job.id}").set_image(url=url))
-        pages = render.button_pages(job.buttons)
-        used = await self.bot.publisher.used_buttons(job)
-        first = render.build_view(job, pages[0], used) if pages else discord.utils.MISSING
+        views = self.bot.publisher.views(job, await self.bot.relay.used_buttons(job))
+        first = views[0] if views else discord.utils.MISSING
         await interaction.followup.send(text, embeds=embeds, view=first, ephemeral=True,
                                         allowed_mentions=render.NO_MENTIONS)
-        for number, page in enumerate(pages[1:], start=2):
-            await interaction.followup.send(f"More buttons for job #{job.id} ({number}/{len(pages)})",
-                                            view=render.build_view(job, page, used), ephemeral=True,
-                                            allowed_mentions=render.NO_MENTIONS)
+        for number, view in enumerate(views[1:], start=2):
+            await interaction.followup.send(f"More buttons for job #{job.id} ({number}/{len(views)})",
+                                            view=view, ephemeral=True, allowed_mentions=render.NO_MENTIONS)
 
     async def _find(self, text: str) -> JobRecord | None:
-        """A job by our short number (`12` or `#12`) or by useapi's jobid."""
+        """A job by our short number (`12` or `#12`) or by the backend's job id."""
         match = SHORT_NUMBER.fullmatch(text)
         if match is not None:
-            found = await self.bot.store.get_job(int(match[1]))
+            found = await self.bot.store.jobs.get(int(match[1]))
             if found is not None:
                 return found
-        return await self.bot.store.get_by_useapi_jobid(text)
+        return await self.bot.store.jobs.by_backend_id(self.bot.relay.facts.name, text)
 
     @app_commands.command(name="quota", description="How many jobs you have left today, and when that resets")
     @app_commands.guild_only()
@@ -301,13 +300,7 @@ class Jobs(commands.Cog):
 
     async def cog_app_command_error(self, interaction: discord.Interaction[RelayBot],  # type: ignore[override]
                                     error: app_commands.AppCommandError) -> None:
-        # discord.py only logs a command's exception; the member should hear something went wrong.
-        log.error("/%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-        try:
-            await reply(interaction, "Something went wrong; please try again.")
-        except discord.HTTPException:
-            log.info("could not tell the member that /%s failed", interaction.command.name
-                     if interaction.command else "?")
+        await answer_failure(interaction, getattr(error, "original", error), "Something went wrong; please try again.")
 
 
 async def setup(bot: RelayBot) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,27 @@ from tests.fakediscord import FakeDiscord
 
 SIM_TOKEN = "sim-token-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
+# A job's reference at the backend (replyRef, state, the callback path): `<database identity>-<job>`.
+REF = re.compile(r"(?:(?P<db>[0-9a-f]{10})-)?(?P<job>[0-9]+)")
+
+
+def ref_number(ref: object) -> int | None:
+    """The local job number a reference names (None when it names none)."""
+    match = REF.fullmatch(ref) if isinstance(ref, str) else None
+    return int(match["job"]) if match else None
+
+
+def bare_ref(ref: object) -> object:
+    """A reference without its database identity: the job number as text, as tests compare it."""
+    number = ref_number(ref)
+    return str(number) if number is not None else ref
+
+
+def database_identity(db_path: Path) -> str:
+    """The identity the bot's database got when it was made (its buttons and references carry it)."""
+    with closing(sqlite3.connect(db_path)) as db:
+        row = db.execute("SELECT database_id FROM relay_state").fetchone()
+    return str(row[0])
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import CHANNEL_ID, FakeDiscord
-from tests.harness import SIM_TOKEN, eventually
+from tests.harness import SIM_TOKEN, eventually, ref_number
 
 JSON = dict[str, Any]
 
@@ -90,7 +90,7 @@ def secret_from(simulator: Simulator) -> str:
 def jobid_of(simulator: Simulator, job_id: int) -> str:
     """The useapi jobid the simulator gave to local job `job_id` (its replyRef)."""
     for jobid, job in simulator.jobs.items():
-        if job.get("replyRef") == str(job_id):
+        if ref_number(job.get("replyRef")) == job_id:
             return jobid
     raise AssertionError(f"useapi has no job with replyRef {job_id}")
 

@@ -200,18 +200,22 @@ async def test_409_links_the_upscale_our_store_already_has(fake_discord: FakeDis
         working = await fake.wait_for_message(lambda m: shows_job(m, 2))
         await sim_job_soon(sim, 2)  # useapi runs the upscale: U1 is taken
 
+        # A one-shot button has one job per parent, held by the database: the second click is answered with
+        # the first job, and nothing is sent.
         again = await click(fake, grid, "U1")
         link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{working['id']}"
-        text = await said(again, "already made")
-        assert link in text and "❌" not in text
-        duplicate = await card(fake, 3, failure)
-        assert duplicate["content"].count(link) == 1 and "↪️" in duplicate["content"]
-        assert [body["button"] for body in sent(sim)] == ["U1", "U1"]
+        text = await said(again, "already on its way")
+        assert link in text and "job #2" in text and "❌" not in text
+        assert [body["button"] for body in sent(sim)] == ["U1"]
 
         await sim.complete(sim_job(sim, 2))
         await card(fake, 2)
         await fake.wait_for_message(lambda m: shows_job(m, 1) and any(
             c.get("label") == "U1" and c.get("style") == 1 for row in m["components"] for c in row["components"]))
+        done = await click(fake, grid, "U1")
+        assert link in await said(done, "already made")
+        assert [body["button"] for body in sent(sim)] == ["U1"]
+        assert not [m for m in fake.channel_messages(CHANNEL_ID) if shows_job(m, 3)]
 
 
 async def test_409_adopts_the_upscale_useapi_names_when_the_store_has_none(fake_discord: FakeDiscord,

@@ -12,7 +12,7 @@ import aiohttp
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CHANNEL_ID, EPHEMERAL, OWNER, FakeDiscord, InteractionRecord
-from tests.harness import SIM_TOKEN, InProcessBot, bot_env, eventually
+from tests.harness import SIM_TOKEN, InProcessBot, bare_ref, bot_env, eventually, ref_number
 from tests.resilience import manual_simulator
 
 JSON = dict[str, Any]
@@ -96,19 +96,20 @@ async def imagine(fake: FakeDiscord, prompt: str, user: int = ALICE) -> Interact
 def sim_job(sim: Simulator, number: int) -> str:
     """The useapi jobid of local job `number` (its replyRef)."""
     for jobid, job in sim.jobs.items():
-        if job.get("replyRef") == str(number):
+        if ref_number(job.get("replyRef")) == number:
             return jobid
     raise AssertionError(f"useapi has no job with replyRef {number}")
 
 
 async def sim_job_soon(sim: Simulator, number: int) -> str:
-    return str(await eventually(lambda: next((j for j, b in sim.jobs.items() if b.get("replyRef") == str(number)),
-                                             None)))
+    return str(await eventually(lambda: next(
+        (j for j, b in sim.jobs.items() if ref_number(b.get("replyRef")) == number), None)))
 
 
 def sent(sim: Simulator) -> list[JSON]:
     """The jobs/button bodies useapi received, without the replyUrl (it carries the secret)."""
-    return [{k: v for k, v in (call.body or {}).items() if k != "replyUrl"} for call in sim.calls("jobs/button")]
+    return [{k: bare_ref(v) if k == "replyRef" else v for k, v in (call.body or {}).items() if k != "replyUrl"}
+            for call in sim.calls("jobs/button")]
 
 
 def modal_input(opened: InteractionRecord) -> tuple[str, str]:

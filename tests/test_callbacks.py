@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, FakeDiscord
-from tests.harness import InProcessBot, bot_env, eventually, free_port
+from tests.harness import InProcessBot, bot_env, database_identity, eventually, free_port
 from tests.resilience import (
     cards_for,
     gets_of,
@@ -55,9 +55,15 @@ class Running:
     secret: str
     jobid: str
     http: aiohttp.ClientSession
+    identity: str
+
+    def ref(self, job: int) -> str:
+        """Job `job`'s reference in the callback path: the database's identity and the job number."""
+        return f"{self.identity}-{job}"
 
     def url(self, ref: str | int, secret: str | None = None) -> str:
-        return f"{self.env['PUBLIC_URL']}/callbacks/useapi/{self.secret if secret is None else secret}/{ref}"
+        path = self.ref(ref) if isinstance(ref, int) else ref
+        return f"{self.env['PUBLIC_URL']}/callbacks/useapi/{self.secret if secret is None else secret}/{path}"
 
     async def post(self, url: str, body: Any = None, *, data: bytes | None = None,
                    headers: dict[str, str] | None = None) -> int:
@@ -78,7 +84,8 @@ async def job_running(fake_discord: FakeDiscord, tmp_path: Path, poll_interval: 
             await fake_discord.slash("imagine", {"prompt": "a quiet harbour"}, user=ALICE)
             await wait_job(db, 1, lambda row: row["status"] == "running")
             async with aiohttp.ClientSession() as http:
-                yield Running(fake_discord, sim, runner, env, db, secret_from(sim), jobid_of(sim, 1), http)
+                yield Running(fake_discord, sim, runner, env, db, secret_from(sim), jobid_of(sim, 1), http,
+                              database_identity(db))
         finally:
             await runner.stop()
 
@@ -264,14 +271,14 @@ async def test_callback_secret_stays_out_of_logs_and_stored_json(running: Runnin
     await eventually(lambda: results_for(running.fake, 1), timeout=10)
 
     access = [r.getMessage() for r in caplog.records if r.name == "bot.access"]
-    assert any("/callbacks/useapi/***/1" in line for line in access), access
+    assert any(f"/callbacks/useapi/***/{running.ref(1)}" in line for line in access), access
     ours = [r.getMessage() for r in caplog.records if r.name.startswith(("bot", "cogs", "discord", "aiohttp"))
             and not r.name.startswith("bot.backends.useapi.simulator")]
     assert leaks(ours, [running.secret]) == []
     for row in jobs_in_db(running.db).values():
         stored = json.loads(row["job_json"])
         assert running.secret not in row["job_json"]
-        assert stored["replyUrl"].endswith("/callbacks/useapi/***/1")
+        assert stored["replyUrl"].endswith(f"/callbacks/useapi/***/{running.ref(1)}")
 
 
 # -- property-based fuzz of the endpoint ---------------------------------------------------------------

@@ -207,7 +207,7 @@ async def test_stuck_job_times_out_frees_its_slot_and_a_late_result_is_still_sho
 
             # 0.02 minutes later the first is failed and its owner told; the slot goes to the second.
             failed = await wait_job(db, 1, lambda row: row["status"] == "failed", timeout=5)
-            assert failed["error_code"] == 1408
+            assert failed["error_kind"] == "timed_out"
             await eventually(lambda: any("No result from Midjourney after 1.2 seconds" in m["content"]
                                          for m in cards_for(fake, 1)))
             await eventually(lambda: any(m["flags"] & EPHEMERAL and "No result from Midjourney" in m["content"]
@@ -264,7 +264,7 @@ async def test_a_submission_cut_short_by_kill_9_is_adopted_not_sent_twice(fake_d
             await sim.complete(jobid_of(sim, 1))
             await eventually(lambda: results_for(fake, 1), timeout=15)
             assert len(sim.calls("jobs/imagine")) == 1, "adopted from useapi's running jobs, not sent again"
-            assert job_in_db(db, 1)["useapi_jobid"] == jobid_of(sim, 1)
+            assert job_in_db(db, 1)["backend_job_id"] == jobid_of(sim, 1)
             assert len(results_for(fake, 1)) == 1
             assert "adopted" in bot.log_text()
             assert await bot.terminate() == 0

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CAROL, CHANNEL_ID, OWNER, FakeDiscord
-from tests.harness import SIM_TOKEN, InProcessBot, bot_env, eventually
+from tests.harness import SIM_TOKEN, InProcessBot, bot_env, eventually, ref_number
 
 JSON = dict[str, Any]
 PLACE = re.compile(r"#(\d+) in line")
@@ -47,7 +47,7 @@ async def test_thirty_jobs_from_five_users_share_three_slots_fairly(fake_discord
             # Completion order, by owner, as useapi saw it: the users take turns.
             owners = {}
             for job in jobs:
-                record = await bot.store.get_job(int(job["replyRef"]))
+                record = await bot.store.jobs.get(ref_number(job["replyRef"]) or 0)
                 assert record is not None
                 owners[job["jobid"]] = record.owner_id
             order = [owners[jobid] for jobid in _completion_order(sim)]

@@ -60,7 +60,8 @@ async def a_working_day(fake: FakeDiscord, sim: Simulator, env: dict[str, str]) 
             async with http.post(root + path, data=b"{not json") as response:
                 assert response.status in (400, 404)
         body = {**sim.jobs[jobid_of(sim, 1)], "status": "completed"}
-        async with http.post(f"{root}/callbacks/useapi/{secret}/1", json=body) as response:
+        ref = sim.jobs[jobid_of(sim, 1)]["replyRef"]
+        async with http.post(f"{root}/callbacks/useapi/{secret}/{ref}", json=body) as response:
             assert response.status == 200
 
     # useapi refuses the token once, then is down for a moment; Discord refuses an edit.

@@ -186,14 +186,14 @@ async def test_jobs_and_job_for_the_owner_and_for_an_admin(fake_discord: FakeDis
         await private_answer(await fake.click(int(card["id"]), button_id(card, "U2"), user=ALICE))
         await fake.wait_for_message(result_of(13), timeout=15)
         (call,) = sim.calls("jobs/button")
-        job11 = await bot.store.get_job(11)
-        assert job11 is not None and (call.body or {})["jobid"] == job11.useapi_jobid
+        job11 = await bot.store.jobs.get(11)
+        assert job11 is not None and (call.body or {})["jobid"] == job11.backend_job_id
         assert (call.body or {})["button"] == "U2"
 
         # /job by useapi's jobid, for an admin.
-        job1 = await bot.store.get_job(1)
-        assert job1 is not None and job1.useapi_jobid is not None
-        admin_card = await fake.slash("job", {"jobid": job1.useapi_jobid}, user=OWNER)
+        job1 = await bot.store.jobs.get(1)
+        assert job1 is not None and job1.backend_job_id is not None
+        admin_card = await fake.slash("job", {"jobid": job1.backend_job_id}, user=OWNER)
         await admin_card.wait_response()
         assert "**Job #1**" in (await admin_card.wait_followup())["content"]
 
@@ -274,14 +274,14 @@ async def test_servers_are_kept_apart(fake_discord: FakeDiscord, sim: Simulator,
     async with running(fake, sim, tmp_path) as bot:
         await imagine(fake, "a job of the first server", ALICE)
         grid = await fake.wait_for_message(result_of(1), timeout=15)
-        job = await bot.store.get_job(1)
-        assert job is not None and job.useapi_jobid is not None
+        job = await bot.store.jobs.get(1)
+        assert job is not None and job.backend_job_id is not None
 
         # Not listed, not shown, not found by either id in the other server, even by its admin.
         assert "none in this server" in await private_answer(await fake.slash("jobs", user=ALICE, **other))
         assert "none in this server" in await private_answer(
             await fake.slash("jobs", {"user": ALICE}, user=OWNER2, **other))
-        for key in ("1", job.useapi_jobid):
+        for key in ("1", job.backend_job_id):
             assert "There is no job" in await private_answer(
                 await fake.slash("job", {"jobid": key}, user=ALICE, **other))
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CHANNEL_ID, FakeDiscord
-from tests.harness import SIM_TOKEN, InProcessBot, bot_env
+from tests.harness import SIM_TOKEN, InProcessBot, bot_env, database_identity
 
 GRID = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
 
@@ -60,10 +60,12 @@ async def test_imagine_then_upscale(fake_discord: FakeDiscord, sim: Simulator, t
         assert body is not None
         assert body["prompt"] == "a lighthouse at dusk"
         assert body["maxJobs"] == 3
-        assert body["replyRef"] == "1"
+        # The reference carries the database's identity: a callback for a lost database's job #1 never lands here.
+        identity = database_identity(tmp_path / "relay.db")
+        assert body["replyRef"] == f"{identity}-1"
         if callbacks:
             assert body["replyUrl"].startswith(f"{env['PUBLIC_URL']}/callbacks/useapi/")
-            assert body["replyUrl"].endswith("/1")
+            assert body["replyUrl"].endswith(f"/{identity}-1")
         else:
             assert "replyUrl" not in body
         parent_jobid = next(iter(sim.jobs))
@@ -80,7 +82,7 @@ async def test_imagine_then_upscale(fake_discord: FakeDiscord, sim: Simulator, t
         assert button_call.headers["Authorization"] == f"Bearer {SIM_TOKEN}"
         sent = dict(button_call.body or {})
         reply_url = sent.pop("replyUrl", None)
-        assert sent == {"jobid": parent_jobid, "button": "U1", "maxJobs": 3, "replyRef": "2"}
+        assert sent == {"jobid": parent_jobid, "button": "U1", "maxJobs": 3, "replyRef": f"{identity}-2"}
         assert (reply_url is not None) == callbacks
         assert fake_discord.spec_errors == []
     finally:

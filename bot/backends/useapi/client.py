@@ -111,6 +111,11 @@ class UseapiClient:
         query = "jobid=" + quote(jobid, safe="")
         return self._job(await self._call("GET", "jobs/", query=query))
 
+    async def cancel(self, jobid: str) -> Job:
+        """GET jobs/cancel/?jobid=: cancel a running job."""
+        query = "jobid=" + quote(jobid, safe="")
+        return self._job(await self._call("GET", "jobs/cancel/", query=query))
+
     async def executing(self) -> list[str]:
         """GET jobs: the jobids useapi is running now."""
         data = await self._call("GET", "jobs")

@@ -1,0 +1,215 @@
+"""The seam between the relay and a Midjourney backend, in the relay's own vocabulary.
+
+The relay alone talks to a `Backend`. A backend turns these calls into its own wire format (useapi v2's
+jobs, mj-proxy's tasks), its answers into `JobUpdate`s, and every failure into one `BackendError` whose
+`kind` (an `ErrorKind`) is all the relay decides on: retries, pauses and the words people read never
+depend on an HTTP number. A backend knows nothing of Discord, the store or the relay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.jobs import Button, ErrorKind, Media
+
+__all__ = [
+    "AccountInfo",
+    "Backend",
+    "BackendError",
+    "BackendFacts",
+    "BackendStatus",
+    "Button",
+    "CallbackHint",
+    "ErrorKind",
+    "ImagePrompt",
+    "JobUpdate",
+    "Media",
+]
+
+
+class BackendStatus(StrEnum):
+    """Where a job stands at its backend."""
+
+    QUEUED = "queued"  # accepted, waiting in the backend's (or Midjourney's) own queue
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    MODERATED = "moderated"  # refused by Midjourney's moderation
+    CANCELLED = "cancelled"
+
+
+FINAL_BACKEND_STATUSES = frozenset({BackendStatus.DONE, BackendStatus.FAILED, BackendStatus.MODERATED,
+                                    BackendStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdate:
+    """What a backend says of one job now: read on demand, or the answer to a submission."""
+
+    job_id: str
+    status: BackendStatus
+    progress: int | None = None  # percent
+    preview_url: str | None = None  # a picture of the job while it runs, where the backend gives one
+    media: tuple[Media, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    done_buttons: tuple[str, ...] = ()  # one-shot buttons already used on this job, by name
+    ref: str | None = None  # the relay's reference, as the backend echoes it back
+    callback_url: str | None = None  # the callback URL the backend holds for the job
+    prompt: str | None = None
+    error: str | None = None  # the backend's (or Midjourney's) words on a failed or moderated job
+    queue_position: int | None = None  # jobs ahead of it in the backend's own queue
+    created_at: float | None = None  # when the backend made it (Unix time), where it says
+    raw: dict[str, Any] = field(default_factory=dict)  # the backend's own body, kept for people debugging
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_BACKEND_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackHint:
+    """What a callback body claims, checked for shape only: a hint, re-read from the backend before it is believed."""
+
+    job_id: str
+    status: BackendStatus | None = None  # the status it claims, where it names one the relay knows
+    progress: int | None = None
+    preview_url: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """It claims a final status."""
+        return self.status in FINAL_BACKEND_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePrompt:
+    """An image given with a prompt, kept by the relay (Discord's attachment links expire)."""
+
+    data: bytes
+    content_type: str
+    url: str | None = None  # where the relay serves it, for backends that take links
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """One Midjourney account behind a backend, as far as the backend tells."""
+
+    name: str
+    needs_human: str | None = None  # what waits for a person on it (a moderation message), if anything
+    max_jobs: int | None = None
+
+
+class BackendError(Exception):
+    """A call that did not succeed, as the relay understands it.
+
+    `detail` keeps the backend's own words (often not fit to show a member as they are); `status` its HTTP
+    status or result code, for logs and admins. The other attributes are set for the kinds they belong to.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        job_id: str | None = None,
+        retry_after: float | None = None,
+        rate_limited: bool = False,
+        account: str | None = None,
+        button: str | None = None,
+        offered: str | None = None,
+        field_name: str | None = None,
+        problem: str | None = None,
+        word: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        self.job_id = job_id  # ALREADY_DONE: the job that button made; UNTRACKABLE: the job marked failed
+        self.retry_after = retry_after  # BUSY: the least the backend asks us to wait
+        self.rate_limited = rate_limited  # BUSY: a rate limit (Discord's), not full slots
+        self.account = account  # NEEDS_HUMAN: the account that waits
+        self.button = button  # BAD_REQUEST: the button that was refused
+        self.offered = offered  # BAD_REQUEST: the buttons the job offers, as the backend listed them
+        self.field_name = field_name  # BAD_REQUEST: the field that was wrong ...
+        self.problem = problem  # ... and what was wrong with it
+        self.word = word  # MODERATED: the word a backend's list refused
+        where = f" {status}" if status is not None else ""
+        super().__init__(f"{kind.value}{where}: {detail}" if detail else f"{kind.value}{where}")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendFacts:
+    """What a backend is and what it can do, for the rules and the words of the relay."""
+
+    name: str  # in settings, the store and callback paths: 'useapi', 'mjproxy'
+    label: str  # in sentences: 'useapi', 'the mj-proxy'
+    account: str  # the account in sentences: 'useapi account'
+    token_setting: str  # the setting holding its token, for admins
+    prompt_limit: int  # the longest prompt it accepts
+    ref_limit: int  # the longest reference and callback URL it accepts
+    one_shot: frozenset[str]  # buttons that make at most one job per parent (U1..U4)
+    needs_prompt: frozenset[str] = frozenset()  # buttons that cannot go without a prompt (Custom Zoom)
+    remix_prompt: frozenset[str] = frozenset()  # buttons that take a prompt while Remix is on
+    unsupported: Mapping[str, str] = field(default_factory=dict)  # button → why the relay cannot serve it yet
+    retention_days: int | None = None  # how long it keeps jobs, when it says
+
+    @property
+    def label_start(self) -> str:
+        """The label at the start of a sentence."""
+        return self.label[:1].upper() + self.label[1:] if self.label.startswith("the ") else self.label
+
+
+class Backend(Protocol):
+    """A Midjourney backend, as the relay uses it. Every method raises `BackendError` on failure."""
+
+    facts: BackendFacts
+    simulated: bool  # True: the embedded simulator, whose results are not from Midjourney
+
+    async def imagine(self, prompt: str, *, ref: str, callback_url: str | None, max_jobs: int,
+                      images: Sequence[ImagePrompt] = ()) -> JobUpdate:
+        """Start a grid from a prompt (and image prompts)."""
+        ...
+
+    async def press(self, parent_job_id: str, button: Button, *, ref: str, callback_url: str | None,
+                    max_jobs: int, prompt: str | None = None) -> JobUpdate:
+        """Press a button of a finished job, with the prompt a member gave (Custom Zoom, Remix) if any."""
+        ...
+
+    async def get(self, job_id: str) -> JobUpdate:
+        """One job as the backend knows it now."""
+        ...
+
+    async def get_many(self, job_ids: Sequence[str]) -> dict[str, JobUpdate]:
+        """Several jobs at once (one request where the backend can); an unknown job is left out."""
+        ...
+
+    async def find(self, refs: Collection[str], known: Collection[str] = ()) -> dict[str, JobUpdate]:
+        """The backend's jobs made under these references, by reference (adoption after a crash).
+
+        `known` are job ids the relay already follows, not worth asking about.
+        """
+        ...
+
+    def read_callback(self, body: Mapping[str, Any]) -> CallbackHint:
+        """What a callback body claims; ValueError when it does not have the backend's shape."""
+        ...
+
+    async def cancel(self, job_id: str) -> None:
+        """Cancel a running job."""
+        ...
+
+    async def accounts(self) -> list[AccountInfo]:
+        """The accounts behind the backend and whether one needs a human (UNSUPPORTED where it cannot tell)."""
+        ...
+
+    async def reset(self, account: str) -> None:
+        """Clear what waits for a human on an account, once a human dealt with it (useapi's reset)."""
+        ...
+
+    async def toggle_remix(self) -> str:
+        """Toggle the account's Remix mode; Midjourney's answer, in its words."""
+        ...

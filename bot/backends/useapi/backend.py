@@ -1,0 +1,149 @@
+"""useapi.net v2 as a relay `Backend`: the REST client's calls, its answers mapped once in `answers`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
+
+from bot.backends.base import (
+    AccountInfo,
+    BackendError,
+    BackendFacts,
+    Button,
+    CallbackHint,
+    ErrorKind,
+    ImagePrompt,
+    JobUpdate,
+)
+
+from . import answers, errors
+from .client import UseapiClient
+from .facts import CUSTOM_ZOOM, FINAL_STATUSES, MAX_PROMPT, MAX_REPLY, ONE_SHOT_BUTTONS, REMIX_BUTTONS
+from .models import Job, parse_progress
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FACTS = BackendFacts(
+    name="useapi",
+    label="useapi",
+    account="useapi account",
+    token_setting="USEAPI_TOKEN",  # noqa: S106 - the setting's name, not its value
+    prompt_limit=MAX_PROMPT,
+    ref_limit=MAX_REPLY,
+    one_shot=ONE_SHOT_BUTTONS,
+    needs_prompt=frozenset({CUSTOM_ZOOM}),
+    remix_prompt=REMIX_BUTTONS,
+    retention_days=31,
+)
+# Callback fields are checked before anything is looked up: useapi's jobids are about 80 characters.
+MAX_JOBID_LENGTH = 256
+
+
+class UseapiBackend:
+    """The relay's calls as useapi v2 requests; `mask` takes secrets out of the bodies kept in the store."""
+
+    facts = FACTS
+
+    def __init__(self, client: UseapiClient, *, simulated: bool = False,
+                 mask: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+        self.client = client
+        self.simulated = simulated
+        self._mask = mask or (lambda body: body)
+
+    def __repr__(self) -> str:
+        return f"UseapiBackend({self.client!r}, simulated={self.simulated})"
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except errors.UseapiError as exc:
+            raise answers.error_of(exc) from exc
+
+    def _update(self, job: Job) -> JobUpdate:
+        return answers.update_of(job, self._mask(job.model_dump()))
+
+    async def imagine(self, prompt: str, *, ref: str, callback_url: str | None, max_jobs: int,
+                      images: Sequence[ImagePrompt] = ()) -> JobUpdate:
+        # useapi takes image prompts as links leading the prompt, as Midjourney's own /imagine does.
+        links = [image.url for image in images if image.url]
+        if len(links) != len(images):
+            raise BackendError(ErrorKind.BAD_REQUEST, "useapi takes image prompts only as links")
+        text = " ".join([*links, prompt])
+        job = await self._call(self.client.imagine(text, max_jobs=max_jobs, reply_url=callback_url, reply_ref=ref))
+        return self._update(job)
+
+    async def press(self, parent_job_id: str, button: Button, *, ref: str, callback_url: str | None,
+                    max_jobs: int, prompt: str | None = None) -> JobUpdate:
+        job = await self._call(self.client.button(parent_job_id, button.ref, prompt=prompt, max_jobs=max_jobs,
+                                                  reply_url=callback_url, reply_ref=ref))
+        return self._update(job)
+
+    async def get(self, job_id: str) -> JobUpdate:
+        return self._update(await self._call(self.client.get_job(job_id)))
+
+    async def get_many(self, job_ids: Sequence[str]) -> dict[str, JobUpdate]:
+        # useapi v2 reads one job a request; an unknown one is left out for the caller to notice.
+        found: dict[str, JobUpdate] = {}
+        for job_id in job_ids:
+            try:
+                found[job_id] = await self.get(job_id)
+            except BackendError as exc:
+                if exc.kind is not ErrorKind.NOT_FOUND:
+                    raise
+        return found
+
+    async def find(self, refs: Collection[str], known: Collection[str] = ()) -> dict[str, JobUpdate]:
+        # Only jobs useapi is executing are listed (GET jobs); one that already finished is not found here.
+        wanted = set(refs)
+        found: dict[str, JobUpdate] = {}
+        if not wanted:
+            return found
+        for job_id in await self._call(self.client.executing()):
+            if len(found) == len(wanted):
+                break
+            if job_id in known:
+                continue
+            try:
+                update = await self.get(job_id)
+            except BackendError:
+                continue
+            if update.ref in wanted and update.ref not in found:
+                found[update.ref] = update
+        return found
+
+    def read_callback(self, body: Mapping[str, Any]) -> CallbackHint:
+        jobid = body.get("jobid")
+        status = body.get("status")
+        if not isinstance(jobid, str) or not jobid or len(jobid) > MAX_JOBID_LENGTH:
+            raise ValueError("jobid must be a string of 1 to 256 characters")
+        if status is not None and not isinstance(status, str):
+            raise ValueError("status must be a string")
+        content = body.get("content")
+        progress = parse_progress(content) if isinstance(content, str) else None
+        claimed = answers.status_of(Job(jobid=jobid, status=status)) if status in FINAL_STATUSES else None
+        return CallbackHint(job_id=jobid, status=claimed, progress=None if progress is None else min(progress, 100))
+
+    async def cancel(self, job_id: str) -> None:
+        await self._call(self.client.cancel(job_id))
+
+    async def accounts(self) -> list[AccountInfo]:
+        found = await self._call(self.client.account())
+        return [AccountInfo(name=name, needs_human=account.pendingModMessage, max_jobs=account.maxJobs)
+                for name, account in found.items()]
+
+    async def reset(self, account: str) -> None:
+        await self._call(self.client.reset(account))
+
+    async def toggle_remix(self) -> str:
+        job = await self._call(self.client.remix())
+        # Midjourney's words in a settings job: the message content, else the first embed's description.
+        if job.content:
+            return job.content
+        for embed in job.embeds:
+            description = embed.get("description")
+            if isinstance(description, str) and description:
+                return description
+        return ""

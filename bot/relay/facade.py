@@ -1,0 +1,220 @@
+"""The relay as the cogs and the webhook see it: one object that owns every job from the click to the result.
+
+It composes the parts, each owning the state of its concern (display, the account pause, submission and the
+fair share, updates and verification, polling and the outage backoff), and knows nothing of discord.py nor
+of any backend's wire format: Discord is behind the `Publisher` port, the backend behind `Backend`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bot.backends.base import Backend, BackendError, BackendFacts, Button, JobUpdate
+from bot.jobs import ALL_STATES, QUEUED, RUNNING, SUBMITTING, JobRecord
+from bot.media import MediaPreparer
+from bot.messages import outage_note
+from bot.metrics import Metrics
+from bot.relay.account import AccountGuard, Alerts, PauseState
+from bot.relay.display import Display
+from bot.relay.edits import EditCoalescer
+from bot.relay.fairshare import FairShare
+from bot.relay.outage import Outage
+from bot.relay.polling import Poller
+from bot.relay.ports import Publisher
+from bot.relay.submission import Retries, Submission
+from bot.relay.tasks import JobLocks, Tasks
+from bot.relay.updates import CallbackUrls, Updates
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# How long stop() lets a scheduler or poll pass, and in-flight submissions, finish before cutting them short.
+STOP_GRACE_SECONDS = 5.0
+
+
+class RelaySettings:
+    """The knobs the relay reads, whatever the backend: taken from `Settings` by the caller."""
+
+    def __init__(self, *, max_jobs: int, poll_interval: float, job_timeout_minutes: float, retry_seconds: float,
+                 retry_attempts: int, backoff_seconds: float, backoff_max_seconds: float,
+                 progress_edit_seconds: float, account: str | None = None) -> None:
+        self.max_jobs = max_jobs
+        self.poll_interval = poll_interval
+        self.job_timeout_minutes = job_timeout_minutes
+        self.retries = Retries(retry_seconds, retry_attempts, backoff_seconds, backoff_max_seconds)
+        self.progress_edit_seconds = progress_edit_seconds
+        self.account = account
+
+
+class Relay:
+    """Owns every job from the click to the published result."""
+
+    def __init__(self, *, settings: RelaySettings, store: Store, backend: Backend, publisher: Publisher,
+                 media: MediaPreparer, callback_base: str | None, metrics: Metrics | None = None,
+                 edit_interval: float | None = None) -> None:
+        self.store = store
+        self.backend = backend
+        self.metrics = metrics or Metrics()
+        self._wake = asyncio.Event()
+        self._tasks = Tasks()
+        self._locks = locks = JobLocks()
+        self.fairshare = FairShare(store)
+        self._pause = PauseState(store)
+        interval = settings.progress_edit_seconds if edit_interval is None else edit_interval
+        self.display = Display(store=store, publisher=publisher, facts=backend.facts, fairshare=self.fairshare,
+                               media=media, locks=locks, metrics=self.metrics,
+                               paused=lambda: self._pause.current is not None, edit_interval=interval)
+        self.account = AccountGuard(backend, store, self.display, self._pause, Alerts(store, self.display),
+                                    account=settings.account, wake=self._wake)
+        retries = settings.retries
+        outage = Outage(backend.facts.label, retries.base, retries.cap, self._outage_changed)
+        self.updates = Updates(store=store, backend=backend, display=self.display, locks=locks, tasks=self._tasks,
+                               outage=outage, urls=CallbackUrls(callback_base), wake=self._wake,
+                               metrics=self.metrics)
+        self.submission = Submission(store=store, backend=backend, display=self.display, updates=self.updates,
+                                     account=self.account, fairshare=self.fairshare, locks=locks, tasks=self._tasks,
+                                     wake=self._wake, max_jobs=settings.max_jobs, retries=retries)
+        self.poller = Poller(store=store, backend=backend, updates=self.updates, account=self.account,
+                             display=self.display, locks=locks, wake=self._wake, interval=settings.poll_interval,
+                             timeout_minutes=settings.job_timeout_minutes, callbacks=callback_base is not None)
+        self._loops: list[asyncio.Task[None]] = []
+
+    # -- what the rest of the bot reads --------------------------------------------------------------
+
+    @property
+    def facts(self) -> BackendFacts:
+        return self.backend.facts
+
+    @property
+    def simulated(self) -> bool:
+        return self.backend.simulated
+
+    @property
+    def edits(self) -> EditCoalescer:
+        return self.display.edits
+
+    @property
+    def paused_reason(self) -> str | None:
+        return self.account.paused_reason
+
+    @property
+    def max_jobs(self) -> int:
+        return self.submission.max_jobs
+
+    def capacity(self) -> int:
+        return self.submission.capacity()
+
+    def reference_problem(self) -> str | None:
+        return self.submission.reference_problem()
+
+    async def used_buttons(self, job: JobRecord) -> frozenset[str]:
+        return await self.display.used_buttons(job)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Pick up every unfinished job and start the scheduler and the poller.
+
+        Queued jobs keep their place, since the queue is the store's order; jobs whose submission a crash cut
+        short are looked for at the backend before they are sent again.
+        """
+        await self.fairshare.load()
+        await self._pause.load()
+        jobs = self.store.jobs
+        cut_short = await jobs.in_states((SUBMITTING,), backend=self.facts.name)
+        for job in await self.submission.adopt_cut_short(cut_short):
+            # The backend is not running it: send it again. A one-shot button answers "already done" with the
+            # existing job, which is adopted; the reference lets a late callback match.
+            await jobs.requeue(job.id, time.time())
+        for job in await jobs.in_states((QUEUED,)):
+            if job.message_id is None:
+                await self.display.show(job)
+        self._loops = [
+            asyncio.create_task(self.submission.run(), name="relay-scheduler"),
+            asyncio.create_task(self.poller.run(), name="relay-poller"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the loops and let in-flight store writes finish; whatever is cut short resumes at the next start."""
+        self.submission.stop()
+        self.poller.stop()
+        if self._loops:
+            # A pass half-way gets a moment to finish what it is writing; one stuck on a slow backend is cut short.
+            _, unfinished = await asyncio.wait(self._loops, timeout=STOP_GRACE_SECONDS)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*self._loops, return_exceptions=True)
+        await self._tasks.drain(STOP_GRACE_SECONDS)
+        await self.display.close()
+
+    def _outage_changed(self, down: bool) -> None:
+        note = outage_note(self.facts) if down else None
+        self._tasks.spawn(self.display.note_all((QUEUED, RUNNING), note), "outage-note")
+
+    # -- intake --------------------------------------------------------------------------------------
+
+    async def submit_imagine(self, *, owner_id: int, guild_id: int, channel_id: int, prompt: str) -> JobRecord:
+        """File a new /imagine job and show its working message; the scheduler sends it when a slot is free."""
+        job = await self.store.jobs.create(guild_id=guild_id, channel_id=channel_id, owner_id=owner_id,
+                                           prompt=prompt, backend=self.facts.name, simulated=self.simulated)
+        return await self._file(job)
+
+    async def submit_button(self, *, owner_id: int, guild_id: int, channel_id: int, parent: JobRecord,
+                            button: Button, prompt: str | None) -> JobRecord:
+        """File a click of `button` on `parent`, with the prompt a modal gave, if any.
+
+        A one-shot button with a job already waiting, running or made on `parent` raises `OneShotTaken`.
+        """
+        job = await self.store.jobs.create(
+            guild_id=guild_id, channel_id=channel_id, owner_id=owner_id, prompt=prompt or parent.prompt,
+            backend=self.facts.name, parent_id=parent.id, button=button, button_prompt=prompt,
+            one_shot=button.name in self.facts.one_shot, simulated=self.simulated)
+        return await self._file(job)
+
+    async def _file(self, job: JobRecord) -> JobRecord:
+        log.info("job %d filed: owner=%d guild=%d kind=%s button=%s", job.id, job.owner_id, job.guild_id,
+                 job.kind, job.button)
+        async with self._locks(job.id):
+            job = await self.display.show(job)
+        self._wake.set()
+        return job
+
+    async def handle_callback(self, ref: str, body: dict[str, object]) -> int:
+        return await self.updates.handle_callback(ref, body)
+
+    async def poll_once(self, *, everything: bool = False) -> None:
+        await self.poller.poll_once(everything=everything)
+
+    # -- the backend, for commands -------------------------------------------------------------------
+
+    async def lookup(self, job_id: str) -> JobUpdate:
+        """A backend job by its id, as it is now (raises `BackendError`)."""
+        return await self.backend.get(job_id)
+
+    async def import_job(self, *, guild_id: int, channel_id: int, owner_id: int, truth: JobUpdate) -> JobRecord:
+        """Record a finished backend job made elsewhere as the owner's, so its buttons can be used here."""
+        return await self.store.jobs.import_completed(
+            guild_id=guild_id, channel_id=channel_id, owner_id=owner_id, backend=self.facts.name,
+            backend_job_id=truth.job_id, prompt=truth.prompt or "", buttons=truth.buttons, media=truth.media,
+            done_buttons=truth.done_buttons, job_json=truth.raw, created_at=truth.created_at,
+            simulated=self.simulated)
+
+    async def pause(self, error: BackendError, guild_id: int | None) -> None:
+        await self.account.pause(error, guild_id)
+
+    async def reset_account(self) -> list[str]:
+        return await self.account.reset()
+
+    async def check_account(self) -> bool:
+        return await self.account.check()
+
+    async def refresh_gauges(self) -> None:
+        """Bring the job, queue and slot gauges up to date (at scrape time: one grouped count)."""
+        counts = await self.store.jobs.count_by_status()
+        self.metrics.set_jobs(counts, ALL_STATES)
+        self.metrics.queue_length.set(counts.get(QUEUED, 0))
+        self.metrics.slots_in_use.set(counts.get(SUBMITTING, 0) + counts.get(RUNNING, 0))
+        self.metrics.slots_capacity.set(0 if self.paused_reason is not None else self.capacity())
+

@@ -1,0 +1,46 @@
+"""The relay's shared plumbing: one lock per job, and the background tasks it must wait for at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Coroutine
+from typing import Any
+
+
+class JobLocks:
+    """One asyncio lock per job: every read-decide-write of a job's state happens under it.
+
+    Kept only while someone holds or waits on it, so a long history costs no memory.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, job_id: int) -> asyncio.Lock:
+        lock = self._locks.get(job_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[job_id] = lock
+        return lock
+
+
+class Tasks:
+    """Background work (a submission, a verification, a note) started by one part and finished at stop()."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace: float) -> None:
+        """Give in-flight work `grace` seconds to record what it did; what is cut short resumes at the next start."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

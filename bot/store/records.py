@@ -1,0 +1,68 @@
+"""Rows to records and back: the JSON columns and the job's reference, the same in every SQL dialect."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.jobs import Button, ErrorKind, JobBrief, JobRecord, Media
+
+# Columns that hold JSON, and what each holds.
+JSON_COLUMNS = frozenset({"buttons", "media", "done_buttons", "extra_message_ids", "job_json"})
+
+
+def job_ref(identity: str, job_id: int) -> str:
+    """The relay's reference for a job at its backend (replyRef, state) and in its callback path.
+
+    The database identity is in it, so that a callback or a lookup made for another database's job #12
+    (a database lost and started again) never lands on this one's #12.
+    """
+    return f"{identity}-{job_id}"
+
+
+def encode(name: str, value: Any) -> Any:
+    """A field's value as its column stores it."""
+    if name == "buttons":
+        return json.dumps([button.to_json() for button in value], ensure_ascii=False)
+    if name == "media":
+        return json.dumps([item.to_json() for item in value], ensure_ascii=False)
+    if name in {"done_buttons", "extra_message_ids"}:
+        return json.dumps(list(value), ensure_ascii=False)
+    if name == "job_json":
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+    if name == "error_kind":
+        return None if value is None else str(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def decode_job(row: Mapping[str, Any], identity: str) -> JobRecord:
+    """A job row (any dialect's mapping of column → value) as a record."""
+    data = dict(row)
+    data["ref"] = data["ref"] or job_ref(identity, int(data["id"]))
+    data["buttons"] = tuple(Button.from_json(b) for b in _json(data["buttons"], []))
+    data["media"] = tuple(Media.from_json(m) for m in _json(data["media"], []))
+    data["done_buttons"] = tuple(str(name) for name in _json(data["done_buttons"], []))
+    data["extra_message_ids"] = tuple(int(i) for i in _json(data["extra_message_ids"], []))
+    data["job_json"] = _json(data["job_json"], None)
+    data["published"] = bool(data["published"])
+    data["simulated"] = bool(data["simulated"])
+    kind = data["error_kind"]
+    data["error_kind"] = ErrorKind(kind) if kind else None
+    data.pop("one_shot", None)
+    return JobRecord(**data)
+
+
+def decode_brief(row: Iterable[Any]) -> JobBrief:
+    job_id, owner_id, channel_id, message_id, error, status = row
+    return JobBrief(int(job_id), int(owner_id), int(channel_id), message_id, error, str(status))
+
+
+def _json(value: Any, default: Any) -> Any:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str | bytes):
+        return json.loads(value)
+    return value

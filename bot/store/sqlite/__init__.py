@@ -1,0 +1,100 @@
+"""The relay's memory in one SQLite file: the embedded default, for one bot process at a time."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import aiosqlite
+
+from bot.store.sqlite.jobs import SqliteJobs
+from bot.store.sqlite.migrations import MIGRATIONS, REBUILDS, split_sql
+from bot.store.sqlite.state import SqliteState
+from bot.store.sqlite.teams import SqliteTeams
+
+__all__ = ["SqliteStore"]
+
+log = logging.getLogger(__name__)
+
+
+class SqliteStore:
+    """One aiosqlite connection: `jobs`, `teams` and `state`, each with its own typed accessors."""
+
+    kind = "sqlite"
+
+    def __init__(self, db: aiosqlite.Connection, path: str, identity: str) -> None:
+        self._db = db
+        self.path = path
+        self.identity = identity
+        self.jobs = SqliteJobs(db, identity)
+        self.teams = SqliteTeams(db)
+        self.state = SqliteState(db)
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteStore:
+        """Open (creating folders and schema as needed) the database at `path`."""
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            # WAL lets readers (/jobs) run beside the writer; NORMAL is durable against a killed process,
+            # which is the failure we design for (power loss may drop the last commit, never corrupt).
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await _migrate(db)
+            identity = await SqliteState(db).identity()
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path, identity)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def summary(self) -> tuple[int, int]:
+        """The schema version and the number of jobs, for `python -m bot check`."""
+        return await _version(self._db), await self.jobs.count_all()
+
+    @property
+    def description(self) -> str:
+        return self.path
+
+
+async def _version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    version = await _version(db)
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        rebuild = number in REBUILDS
+        if rebuild:
+            # Only outside a transaction does this take effect (SQLite's recipe for reshaping a table).
+            await db.execute("PRAGMA foreign_keys=OFF")
+        # executescript would commit on its own; run the statements inside one explicit transaction.
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if isinstance(migration, str):
+                for statement in split_sql(migration):
+                    await db.execute(statement)
+            else:
+                await migration(db)
+            if rebuild:
+                async with db.execute("PRAGMA foreign_key_check") as cur:
+                    broken = list(await cur.fetchall())
+                if broken:
+                    raise RuntimeError(f"migration {number} broke {len(broken)} foreign keys")
+            await db.execute(f"PRAGMA user_version = {number}")
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        finally:
+            if rebuild:
+                await db.execute("PRAGMA foreign_keys=ON")
+        log.info("database migrated to version %d", number)

@@ -1,0 +1,69 @@
+"""The relay's own state in SQLite, one typed accessor per owner: the database identity, the callback secret,
+the pause after a human-needed error, the account's Remix mode as Midjourney last reported it, and the hash
+of the slash commands last synced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from bot.jobs import Pause
+
+_REMIX = {"on": True, "off": False}
+
+
+class SqliteState:
+    """The single `relay_state` row and `command_hashes`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def _get(self, column: str) -> Any:
+        async with self._db.execute(f"SELECT {column} FROM relay_state WHERE id = 1") as cur:  # noqa: S608
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def _set(self, **fields: Any) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await self._db.execute(f"UPDATE relay_state SET {assignments} WHERE id = 1",  # noqa: S608 - our columns
+                               tuple(fields.values()))
+
+    async def identity(self) -> str:
+        """The database's identity, made when it was created (or first migrated); buttons and references carry it."""
+        value = await self._get("database_id")
+        assert value is not None, "relay_state is made by migration 3"
+        return str(value)
+
+    async def webhook_secret(self, new: str) -> str:
+        """The callback secret kept since the first start; `new` becomes it when there is none yet."""
+        await self._db.execute("UPDATE relay_state SET webhook_secret = ? WHERE id = 1 AND webhook_secret IS NULL",
+                               (new,))
+        return str(await self._get("webhook_secret"))
+
+    async def pause(self) -> Pause | None:
+        async with self._db.execute("SELECT paused_reason, paused_account FROM relay_state WHERE id = 1") as cur:
+            row = await cur.fetchone()
+        if row is None or not row[0]:
+            return None
+        return Pause(reason=str(row[0]), channel=row[1])
+
+    async def set_pause(self, pause: Pause | None) -> None:
+        await self._set(paused_reason=pause.reason if pause else None, paused_account=pause.channel if pause else None)
+
+    async def account_remix(self) -> bool | None:
+        """The account's Remix mode as Midjourney last said; None when unknown (or never seen)."""
+        return _REMIX.get(str(await self._get("account_remix") or ""))
+
+    async def set_account_remix(self, enabled: bool | None) -> None:
+        await self._set(account_remix="unknown" if enabled is None else "on" if enabled else "off")
+
+    async def command_hash(self, scope: str) -> str | None:
+        async with self._db.execute("SELECT digest FROM command_hashes WHERE scope = ?", (scope,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_command_hash(self, scope: str, digest: str) -> None:
+        await self._db.execute(
+            "INSERT INTO command_hashes (scope, digest) VALUES (?, ?) "
+            "ON CONFLICT(scope) DO UPDATE SET digest = excluded.digest", (scope, digest))
