@@ -36,25 +36,19 @@ async def check_database(settings: Settings) -> str:
 
 
 async def check_backend(settings: Settings, session: aiohttp.ClientSession) -> str:
-    """Ask the configured backend (or its embedded simulator) about its accounts."""
+    """Ask the configured backend (or its embedded simulator) whether it is there and the account fine."""
     opened = await open_backend(settings, session, timeout=CHECK_TIMEOUT)
     facts = opened.backend.facts
     try:
         try:
-            accounts = await opened.backend.accounts()
+            found = await opened.backend.health()
         except BackendError as exc:
             raise CheckFailed(_refusal(exc, facts.label, facts.token_setting, opened.where)) from None
     finally:
         await opened.close()
-    if not accounts:
-        raise CheckFailed(f"{facts.label} has no Midjourney account configured")
-    pending = [account.name for account in accounts if account.needs_human]
-    if pending:
-        raise CheckFailed(f"Midjourney has a pending moderation message on channel {', '.join(pending)}: "
-                          "answer it in Discord, then run /relay reset")
     where = f"{opened.where} (results are simulated: {opened.simulated_reason})" if opened.simulated_reason \
         else opened.where
-    return f"{facts.label}: {len(accounts)} Midjourney account(s) at {where}, none pending moderation"
+    return f"{facts.label} at {where}: {'; '.join(found)}"
 
 
 def _refusal(exc: BackendError, label: str, token_setting: str, where: str) -> str:
@@ -64,7 +58,9 @@ def _refusal(exc: BackendError, label: str, token_setting: str, where: str) -> s
         return f"{label} says the account has no subscription ({exc.status})"
     if exc.kind in (ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT) and exc.status is None:
         return f"{label} could not be reached at {where} ({exc.kind.value})"
-    return f"{label} answered {exc.status or exc.kind.value}: {exc.detail}"
+    if exc.status is None:
+        return exc.detail or exc.kind.value
+    return f"{label} answered {exc.status}: {exc.detail}"
 
 
 async def check_public_url(settings: Settings, session: aiohttp.ClientSession) -> str:

@@ -34,6 +34,7 @@ class BackendStatus(StrEnum):
     """Where a job stands at its backend."""
 
     QUEUED = "queued"  # accepted, waiting in the backend's (or Midjourney's) own queue
+    AWAITING_PROMPT = "awaiting_prompt"  # a press's first step: the job waits for its prompt (`give_prompt`)
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
@@ -176,7 +177,16 @@ class Backend(Protocol):
 
     async def press(self, parent_job_id: str, button: Button, *, ref: str, callback_url: str | None,
                     max_jobs: int, prompt: str | None = None) -> JobUpdate:
-        """Press a button of a finished job, with the prompt a member gave (Custom Zoom, Remix) if any."""
+        """Press a button of a finished job, with the prompt a member gave (Custom Zoom, Remix) if any.
+
+        A backend whose prompts go in a second step (mj-proxy's modal) answers AWAITING_PROMPT: the relay keeps
+        that job's id, then calls `give_prompt`, so a crash between the steps resumes the second one.
+        """
+        ...
+
+    async def give_prompt(self, job_id: str, prompt: str, *, mask: bytes | None = None) -> JobUpdate:
+        """The second step of a press that answered AWAITING_PROMPT: its prompt (and, for a region, the mask:
+        a PNG of the original's size, white where Midjourney redraws)."""
         ...
 
     async def get(self, job_id: str) -> JobUpdate:
@@ -200,6 +210,11 @@ class Backend(Protocol):
 
     async def cancel(self, job_id: str) -> None:
         """Cancel a running job."""
+        ...
+
+    async def health(self) -> list[str]:
+        """Check the service and the account where the backend can: one line per thing found fine, for
+        `python -m bot check`; raises `BackendError` on the first thing that is not."""
         ...
 
     async def accounts(self) -> list[AccountInfo]:

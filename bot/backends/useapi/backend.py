@@ -81,6 +81,10 @@ class UseapiBackend:
                                                   reply_url=callback_url, reply_ref=ref))
         return self._update(job)
 
+    async def give_prompt(self, job_id: str, prompt: str, *, mask: bytes | None = None) -> JobUpdate:
+        # useapi takes a button's prompt with the press itself, so it never asks for one afterwards.
+        raise BackendError(ErrorKind.UNSUPPORTED, "useapi takes a button's prompt with the press itself")
+
     async def get(self, job_id: str) -> JobUpdate:
         return self._update(await self._call(self.client.get_job(job_id)))
 
@@ -128,6 +132,18 @@ class UseapiBackend:
 
     async def cancel(self, job_id: str) -> None:
         await self._call(self.client.cancel(job_id))
+
+    async def health(self) -> list[str]:
+        accounts = await self.accounts()
+        if not accounts:
+            raise BackendError(ErrorKind.BAD_REQUEST, "useapi has no Midjourney account configured "
+                                                      "(GET /account/midjourney is empty)")
+        pending = [account.name for account in accounts if account.needs_human]
+        if pending:
+            raise BackendError(ErrorKind.NEEDS_HUMAN, f"Midjourney has a pending moderation message on channel "
+                                                      f"{', '.join(pending)}: answer it in Discord, then run "
+                                                      "/relay reset", account=pending[0])
+        return [f"{len(accounts)} Midjourney account(s), none pending moderation"]
 
     async def accounts(self) -> list[AccountInfo]:
         found = await self._call(self.client.account())
