@@ -375,6 +375,10 @@ class FakeDiscord:
         url = attachment if isinstance(attachment, str) else str(attachment["url"])
         return self.attachments[url]
 
+    def seed_message(self, message: JSON) -> None:
+        """Know a message posted before this fake started (an older run's card), as Discord keeps messages."""
+        self.messages[int(message["id"])] = copy.deepcopy(message)
+
     def channel_messages(self, channel_id: int) -> list[JSON]:
         """Messages in a channel, oldest first, without deleted ones (ephemeral ones included)."""
         return [m for m in self.messages.values() if int(m["channel_id"]) == channel_id]

@@ -17,8 +17,9 @@ do, and is then stopped with work in flight: the database holds what a real inst
 - server settings: click policy 'role', a gallery channel, a default daily quota and queue limit
 - member limits: Alice's own queue limit and daily quota; Remix on for Alice
 
-`fixture.json` beside the database records the ids the upgrade test needs (messages, custom_ids, jobids)
-and the jobs as useapi (the simulator) knew them when the bot stopped.
+`fixture.json` beside the database records the ids the upgrade test needs (messages, custom_ids, jobids),
+the jobs as useapi (the simulator) knew them and the channel's messages as Discord showed them when the bot
+stopped.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ async def make(out: Path) -> None:
                 "jobids": {str(b["replyRef"]): j for j, b in simulator.jobs.items() if b.get("replyRef")},
                 # What useapi knew at that moment, for the upgrade test's simulator to know it too.
                 "useapi_jobs": simulator.jobs,
+                # What the channel showed, for the upgrade test's Discord to show it too (its old buttons).
+                "messages": [message for message in fake.messages.values()
+                             if not message.get("flags", 0) & 64 and message["channel_id"] == grid["channel_id"]],
             }
         finally:
             await runner.stop()
