@@ -30,7 +30,8 @@ from bot.webhook import CALLBACK_PREFIX, Listener, make_app
 log = logging.getLogger(__name__)
 
 # The features, each a cog (or a package of one): loaded by name, so the core never imports them.
-EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.buttons", "cogs.button_command", "cogs.jobs", "cogs.relay")
+EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.buttons", "cogs.button_command", "cogs.cancel", "cogs.jobs",
+              "cogs.relay")
 # Simulated jobs take a few seconds, like a fast Midjourney job would feel, without wasting anyone's time.
 SIMULATED_JOB_SECONDS = 6.0
 
@@ -67,6 +68,7 @@ class RelayBot(commands.Bot):
                  masker: SecretMasker | None = None, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and roles for permission checks; no privileged intents needed
+        intents.guild_reactions = True  # ❌ on a working message cancels its job
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=RelayTree,
                          help_command=None, allowed_mentions=render.NO_MENTIONS,
                          guild_ready_timeout=guild_ready_timeout)

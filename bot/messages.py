@@ -157,6 +157,17 @@ def retry_note(facts: BackendFacts, attempt: int, delay: float) -> str:
     return f"{facts.label_start} is unreachable (try {attempt}): trying again in {_seconds(delay)}."
 
 
+def backend_queue_note(facts: BackendFacts, ahead: int) -> str:
+    """The working message's note while the job waits in the backend's own queue."""
+    return f"Accepted into {facts.label}'s own queue: {ahead} job(s) ahead of it there."
+
+
+def backend_gone(backend: str) -> str:
+    """The card of a job left unfinished at a backend the bot is no longer configured for."""
+    return (f"This job was sent through {backend}, which this bot is no longer configured for, so it was stopped "
+            "here; nothing more will be sent for it.")
+
+
 def outage_note(facts: BackendFacts) -> str:
     """On every waiting or running job's card while the backend does not answer polls or lookups."""
     return (f"Waiting for {facts.label}, which is not answering right now: the job keeps its place and carries on "

@@ -23,6 +23,7 @@ PROMPT_SHOWN = 1200  # room left for the rest of a card
 LABEL_LIMIT = 80
 BAR_CELLS = 10
 NO_MENTIONS = discord.AllowedMentions.none()
+CANCEL_EMOJI = "❌"  # a reaction on a working message cancels its job, as with Midjourney's own bot
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_USEAPI_BASE_URL = "https://api.useapi.net/v2"
@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     )
 
     DISCORD_TOKEN: SecretStr
+    # Which backend: useapi, mjproxy or simulator; unset, the one whose settings are given (see `backend`).
+    BACKEND: Literal["useapi", "mjproxy", "simulator"] | None = None
+    MJPROXY_URL: str | None = None
+    MJPROXY_TOKEN: SecretStr | None = None
+    MJPROXY_AUTH_SCHEME: Literal["raw", "bearer"] = "raw"
+    MJPROXY_MAX_JOBS: int = Field(default=3, ge=1, le=100)
     USEAPI_TOKEN: SecretStr | None = None
     USEAPI_BASE_URL: str = DEFAULT_USEAPI_BASE_URL
     DISCORD_API_BASE: str = DEFAULT_DISCORD_API_BASE
@@ -69,7 +75,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("USEAPI_TOKEN", "USEAPI_DISCORD", "WEBHOOK_SECRET", "METRICS_TOKEN", "PUBLIC_URL",
-                     "USEAPI_CHANNEL", "DISCORD_GUILD_ID", mode="before")
+                     "USEAPI_CHANNEL", "DISCORD_GUILD_ID", "BACKEND", "MJPROXY_URL", "MJPROXY_TOKEN", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` lists optional settings as `NAME=`; an empty value means "not set", not "".
@@ -77,7 +83,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("USEAPI_BASE_URL", "DISCORD_API_BASE", "PUBLIC_URL")
+    @field_validator("USEAPI_BASE_URL", "DISCORD_API_BASE", "PUBLIC_URL", "MJPROXY_URL")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -86,12 +92,37 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("MJPROXY_URL")
+    @classmethod
+    def _proxy_base(cls, value: str | None) -> str | None:
+        if value is not None and not value.endswith("/mj"):
+            raise ValueError("must be the proxy's base, ending in /mj (e.g. http://127.0.0.1:8086/mj)")
+        return value
+
     @field_validator("DISCORD_TOKEN")
     @classmethod
     def _token_present(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("is empty")
         return value
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> Settings:
+        if self.BACKEND is None and self.USEAPI_TOKEN is not None and self.MJPROXY_URL is not None:
+            raise ValueError("USEAPI_TOKEN and MJPROXY_URL are both set: choose one with BACKEND=useapi or "
+                             "BACKEND=mjproxy")
+        return self
+
+    @property
+    def backend(self) -> str:
+        """The backend in use: BACKEND when set, else the one whose settings are given, else the simulator."""
+        if self.BACKEND is not None:
+            return self.BACKEND
+        if self.USEAPI_TOKEN is not None:
+            return "useapi"
+        if self.MJPROXY_URL is not None:
+            return "mjproxy"
+        return "simulator"
 
     @property
     def allowed_guilds(self) -> frozenset[int] | None:
@@ -104,7 +135,8 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, for the logging filter that masks them."""
-        found = [self.DISCORD_TOKEN, self.USEAPI_TOKEN, self.USEAPI_DISCORD, self.WEBHOOK_SECRET, self.METRICS_TOKEN]
+        found = [self.DISCORD_TOKEN, self.USEAPI_TOKEN, self.USEAPI_DISCORD, self.WEBHOOK_SECRET, self.METRICS_TOKEN,
+                 self.MJPROXY_TOKEN]
         return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
 
 
@@ -114,7 +146,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        if not first["loc"]:  # a rule across settings: its own sentence names them
+            raise SettingsError(first["msg"].removeprefix("Value error, ")) from None
+        name = ".".join(str(part) for part in first["loc"])
         reason = "is required" if first["type"] == "missing" else first["msg"]
         more = len(exc.errors()) - 1
         tail = f" (and {more} more)" if more else ""

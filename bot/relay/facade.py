@@ -11,10 +11,10 @@ import asyncio
 import logging
 import time
 
+from bot import messages
 from bot.backends.base import Backend, BackendError, BackendFacts, Button, JobUpdate
-from bot.jobs import ALL_STATES, QUEUED, RUNNING, SUBMITTING, JobRecord
+from bot.jobs import ALL_STATES, CANCELLED, QUEUED, RUNNING, SUBMITTING, ErrorKind, JobRecord
 from bot.media import MediaPreparer
-from bot.messages import outage_note
 from bot.metrics import Metrics
 from bot.relay.account import AccountGuard, Alerts, PauseState
 from bot.relay.display import Display
@@ -123,7 +123,16 @@ class Relay:
         await self.fairshare.load()
         await self._pause.load()
         jobs = self.store.jobs
-        cut_short = await jobs.in_states((SUBMITTING,), backend=self.facts.name)
+        for job in await jobs.unfinished_elsewhere(self.facts.name):
+            # Sent through (or meant for) a backend this bot no longer uses: nobody will ever finish it here.
+            async with self._locks(job.id):
+                await self.updates.fail(job, messages.backend_gone(job.backend), ErrorKind.UNSUPPORTED)
+        submitting = await jobs.in_states((SUBMITTING,), backend=self.facts.name)
+        for job in submitting:
+            if job.backend_job_id is not None:
+                # Its press's first step was made (the job waits for its prompt there): give the prompt now.
+                self.submission.resume(job)
+        cut_short = [job for job in submitting if job.backend_job_id is None]
         for job in await self.submission.adopt_cut_short(cut_short):
             # The backend is not running it: send it again. A one-shot button answers "already done" with the
             # existing job, which is adopted; the reference lets a late callback match.
@@ -150,7 +159,7 @@ class Relay:
         await self.display.close()
 
     def _outage_changed(self, down: bool) -> None:
-        note = outage_note(self.facts) if down else None
+        note = messages.outage_note(self.facts) if down else None
         self._tasks.spawn(self.display.note_all((QUEUED, RUNNING), note), "outage-note")
 
     # -- intake --------------------------------------------------------------------------------------
@@ -200,6 +209,33 @@ class Relay:
             backend_job_id=truth.job_id, prompt=truth.prompt or "", buttons=truth.buttons, media=truth.media,
             done_buttons=truth.done_buttons, job_json=truth.raw, created_at=truth.created_at,
             simulated=self.simulated)
+
+    async def cancel(self, job_id: int) -> str:
+        """Cancel an unfinished job for its owner: a queued one here (nothing sent, no quota spent), a running one
+        at the backend. What happened, in words for the card's reader."""
+        async with self._locks(job_id):
+            job = await self.store.jobs.get(job_id)
+            if job is None or job.is_final:
+                return "That job is already finished."
+            if job.status == QUEUED:
+                text = "Cancelled by its owner before it was sent; nothing reached Midjourney."
+            elif job.backend_job_id is None:
+                return "That job is being sent to Midjourney right now; cancel it again in a moment."
+            else:
+                try:
+                    await self.backend.cancel(job.backend_job_id)
+                except BackendError as exc:
+                    log.info("job %d: cancel refused (%s)", job.id, exc.kind.value)
+                    return messages.explain(exc, self.facts).private
+                text = "Cancelled by its owner."
+            finished = await self.store.jobs.finish(job.id, CANCELLED, expect=(job.status,), error=text,
+                                                    error_kind=ErrorKind.CANCELLED)
+            if finished is None:
+                return "That job changed meanwhile; see its card."
+            log.info("job %d: cancelled by its owner (%s)", job.id, job.status)
+            self._wake.set()
+            await self.display.publish(finished)
+            return text
 
     async def pause(self, error: BackendError, guild_id: int | None) -> None:
         await self.account.pause(error, guild_id)

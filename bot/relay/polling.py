@@ -72,9 +72,10 @@ class Poller:
         # While paused only the account is asked about: every job call would be refused the same way.
         await self._account.check()
         # Filtered in SQL: a long history holds many failed jobs, and this runs every poll interval.
-        late = await jobs.late_failures(LATE_COMPLETION_KINDS, since=now - LATE_WINDOW_SECONDS)
+        name = self._backend.facts.name
+        late = await jobs.late_failures(name, LATE_COMPLETION_KINDS, since=now - LATE_WINDOW_SECONDS)
         due: list[JobRecord] = []
-        for job in await jobs.in_states((RUNNING,), backend=self._backend.facts.name) + late:
+        for job in await jobs.in_states((RUNNING,), backend=name) + late:
             if self._stopping.is_set():
                 return
             # A job adopted after a restart was never submitted by this process: count from its filing.

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from bot import messages
-from bot.backends.base import Backend, BackendError, Button
+from bot.backends.base import Backend, BackendError, BackendStatus, Button, JobUpdate
 from bot.jobs import DUPLICATE, MODERATED, RUNNING, SUBMITTING, ErrorKind, JobRecord
 from bot.relay.account import AccountGuard
 from bot.relay.display import Display
@@ -112,6 +112,10 @@ class Submission:
             self._fairshare.served(job.owner_id)
             self._tasks.spawn(self._submit(job), f"submit-{job.id}")
 
+    def resume(self, job: JobRecord) -> None:
+        """Carry on with a job whose submission a crash cut short after its first step."""
+        self._tasks.spawn(self._submit(job), f"resume-{job.id}")
+
     def reference_problem(self, job: JobRecord | None = None) -> str | None:
         """Why the backend would refuse this bot's callback URL or a job's reference (too long), or None."""
         facts = self._backend.facts
@@ -172,23 +176,12 @@ class Submission:
                 await self._display.show(adopted)
             return
         backend = self._backend
-        callback_url = self._updates.urls.for_job(job)
-        # Sent as max jobs too: after an untrackable job the backend advises a lower figure for a while.
-        max_jobs = self.capacity()
         try:
-            if job.parent_id is None:
-                result = await backend.imagine(job.prompt, ref=job.ref, callback_url=callback_url, max_jobs=max_jobs)
-            else:
-                parent = await self._store.jobs.get(job.parent_id)
-                if parent is None or parent.backend_job_id is None or job.button is None:
-                    await self._updates.fail(job, "The job this button belongs to is not known any more.",
-                                             ErrorKind.NOT_FOUND)
-                    return
-                button = Button(job.button, job.button_ref or job.button)
-                result = await backend.press(parent.backend_job_id, button, ref=job.ref, callback_url=callback_url,
-                                             max_jobs=max_jobs, prompt=job.button_prompt)
+            result = await self._send(job)
         except BackendError as exc:
             await self._refused(job, exc)
+            return
+        if result is None:
             return
         # The account works again: a later refusal of the token is a new problem worth telling admins about.
         self._account.alerts.over(ErrorKind.UNAUTHORISED, ErrorKind.NO_SUBSCRIPTION)
@@ -198,8 +191,42 @@ class Submission:
         log.info("job %d: accepted by %s as %s", job.id, backend.facts.label, result.job_id)
         if result.is_final:
             await self._updates.apply(running, result)
+        elif result.status is BackendStatus.QUEUED and result.queue_position:
+            await self._display.show(running, messages.backend_queue_note(backend.facts, result.queue_position))
         else:
             await self._display.show(running)
+
+    async def _send(self, job: JobRecord) -> JobUpdate | None:
+        """The job's call (or calls) to the backend; None when the job could not be sent and was ended."""
+        backend = self._backend
+        callback_url = self._updates.urls.for_job(job)
+        # Sent as max jobs too: after an untrackable job the backend advises a lower figure for a while.
+        max_jobs = self.capacity()
+        if job.parent_id is None:
+            return await backend.imagine(job.prompt, ref=job.ref, callback_url=callback_url, max_jobs=max_jobs)
+        parent = await self._store.jobs.get(job.parent_id)
+        if parent is None or parent.backend_job_id is None or job.button is None:
+            await self._updates.fail(job, "The job this button belongs to is not known any more.",
+                                     ErrorKind.NOT_FOUND)
+            return None
+        if job.backend_job_id is not None:
+            # The press's first step was made before a crash or a refusal: only the prompt is still to give.
+            return await self._give_prompt(job, parent, job.backend_job_id)
+        result = await backend.press(parent.backend_job_id, Button(job.button, job.button_ref or job.button),
+                                     ref=job.ref, callback_url=callback_url, max_jobs=max_jobs,
+                                     prompt=job.button_prompt)
+        if result.status is not BackendStatus.AWAITING_PROMPT:
+            return result
+        if await self._store.jobs.mark_awaiting_prompt(job.id, result.job_id) is None:
+            return None
+        return await self._give_prompt(job, parent, result.job_id)
+
+    async def _give_prompt(self, job: JobRecord, parent: JobRecord, awaiting: str) -> JobUpdate:
+        # A prompt the member gave, else the parent's: a job that asks for one unasked (the account's own Remix
+        # is on) is completed as it would run without Remix, rather than left holding a slot.
+        prompt = job.button_prompt or parent.prompt
+        log.info("job %d: %s waits for its prompt as %s; giving it", job.id, self._backend.facts.label, awaiting)
+        return await self._backend.give_prompt(awaiting, prompt)
 
     async def _refused(self, job: JobRecord, exc: BackendError) -> None:
         """The answer ladder: what each kind of refusal does to the job."""

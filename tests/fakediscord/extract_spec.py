@@ -32,6 +32,8 @@ SERVED: dict[str, tuple[str, ...]] = {
     "/channels/{channel_id}": ("get",),
     "/channels/{channel_id}/messages": ("post",),
     "/channels/{channel_id}/messages/{message_id}": ("get", "patch", "delete"),
+    "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me": ("put", "delete"),
+    "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/{user_id}": ("delete",),
     "/channels/{channel_id}/typing": ("post",),
     "/guilds/{guild_id}": ("get",),
     "/guilds/{guild_id}/channels": ("get",),

@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 # Gateway intents the fake honours when deciding who receives message events.
 GUILD_MEMBERS_INTENT = 1 << 1
 GUILD_MESSAGES_INTENT = 1 << 9
+GUILD_MESSAGE_REACTIONS_INTENT = 1 << 10
 DIRECT_MESSAGES_INTENT = 1 << 12
 
 # Interaction types and the callback types Discord accepts for each.
@@ -203,6 +204,7 @@ class FakeDiscord:
         self.messages: dict[int, JSON] = {}
         self.deleted_messages: dict[int, JSON] = {}
         self.attachments: dict[str, bytes] = {}  # attachment url -> content
+        self.reactions: dict[tuple[int, str], set[int]] = {}  # (message, emoji) -> who reacted
         self.commands: dict[int | None, list[JSON]] = {}
         self.command_syncs: list[int | None] = []  # the scope of every bulk overwrite, in order
         self._inferred_command_ids: dict[str, str] = {}
@@ -778,6 +780,9 @@ class FakeDiscord:
             ("get", message): self._get_message,
             ("patch", message): self._patch_message,
             ("delete", message): self._delete_message,
+            ("put", f"{message}/reactions/{{emoji_name}}/@me"): self._add_own_reaction,
+            ("delete", f"{message}/reactions/{{emoji_name}}/@me"): self._remove_own_reaction,
+            ("delete", f"{message}/reactions/{{emoji_name}}/{{user_id}}"): self._remove_reaction,
             ("post", "/channels/{channel_id}/typing"): self._typing,
             ("get", "/guilds/{guild_id}"): self._get_guild,
             ("get", "/guilds/{guild_id}/channels"): self._get_guild_channels,
@@ -968,6 +973,37 @@ class FakeDiscord:
         return 204, None
 
     # --- REST handlers: interactions ----------------------------------------------------------------
+
+    # --- REST handlers: reactions ------------------------------------------------------------------
+
+    def _reactors(self, call: Call) -> set[int]:
+        message = self._stored(self._channel(call), int(call.params["message_id"]))
+        emoji = urllib.parse.unquote(call.params["emoji_name"])
+        return self.reactions.setdefault((int(message["id"]), emoji), set())
+
+    async def _add_own_reaction(self, call: Call) -> Reply:
+        self._reactors(call).add(self.bot_user.id)
+        return 204, None
+
+    async def _remove_own_reaction(self, call: Call) -> Reply:
+        self._reactors(call).discard(self.bot_user.id)
+        return 204, None
+
+    async def _remove_reaction(self, call: Call) -> Reply:
+        self._reactors(call).discard(int(call.params["user_id"]))
+        return 204, None
+
+    async def react(self, message_id: int, emoji: str, *, user: int) -> None:
+        """A member adds a reaction to a stored message: MESSAGE_REACTION_ADD goes to the bot, as Discord sends it."""
+        message, guild_id, channel_id = self._message_context(message_id, user)
+        self.reactions.setdefault((message_id, emoji), set()).add(user)
+        event: JSON = {"user_id": str(user), "channel_id": str(channel_id), "message_id": str(message_id),
+                       "emoji": {"id": None, "name": emoji}, "type": 0, "burst": False,
+                       "message_author_id": message["author"]["id"]}
+        if guild_id is not None:
+            event["guild_id"] = str(guild_id)
+            event["member"] = self.member_payload(self.guilds[guild_id], user)
+        await self.gateway.dispatch("MESSAGE_REACTION_ADD", event, intent=GUILD_MESSAGE_REACTIONS_INTENT)
 
     async def _callback(self, call: Call) -> Reply:
         record = self.interactions.get(call.params["interaction_token"])

@@ -101,6 +101,10 @@ class SqliteJobs:
     async def by_backend_id(self, backend: str, backend_job_id: str) -> JobRecord | None:
         return await self._one("SELECT * FROM jobs WHERE backend = ? AND backend_job_id = ?", (backend, backend_job_id))
 
+    async def by_message(self, message_id: int) -> JobRecord | None:
+        """The job whose card is this message."""
+        return await self._one("SELECT * FROM jobs WHERE message_id = ?", (message_id,))
+
     async def import_completed(self, *, guild_id: int, channel_id: int, owner_id: int, backend: str,
                                backend_job_id: str, prompt: str, buttons: Sequence[Button], media: Sequence[Media],
                                done_buttons: Sequence[str], job_json: dict[str, Any], created_at: float | None = None,
@@ -165,12 +169,14 @@ class SqliteJobs:
                    SELECT MIN(id) FROM jobs WHERE status = ? AND not_before <= ? GROUP BY owner_id
                ) ORDER BY id""", (QUEUED, now))
 
-    async def late_failures(self, kinds: Iterable[ErrorKind], *, since: float) -> list[JobRecord]:
-        """Failed jobs with a backend job id and one of `kinds`, finished after `since`: their result may come."""
+    async def late_failures(self, backend: str, kinds: Iterable[ErrorKind], *, since: float) -> list[JobRecord]:
+        """Failed jobs of `backend` with a job id there and one of `kinds`, finished after `since`: their result
+        may still come."""
         wanted = tuple(str(kind) for kind in kinds)
         return await self._many(
-            f"""SELECT * FROM jobs WHERE status = 'failed' AND backend_job_id IS NOT NULL AND finished_at > ?
-                AND error_kind IN ({_marks(wanted)}) ORDER BY id""", (since, *wanted))  # noqa: S608
+            f"""SELECT * FROM jobs WHERE status = 'failed' AND backend = ? AND backend_job_id IS NOT NULL
+                AND finished_at > ? AND error_kind IN ({_marks(wanted)}) ORDER BY id""",  # noqa: S608
+            (backend, since, *wanted))
 
     async def earliest_not_before(self) -> float | None:
         value = await self._scalar("SELECT MIN(not_before) FROM jobs WHERE status = ?", (QUEUED,))
@@ -227,6 +233,11 @@ class SqliteJobs:
             job_id, (SUBMITTING, QUEUED), status=RUNNING, backend_job_id=backend_job_id, job_json=job_json,
             error=None, error_kind=None, last_event_at=time.time(),
         )
+
+    async def mark_awaiting_prompt(self, job_id: int, backend_job_id: str) -> JobRecord | None:
+        """The press's first step made `backend_job_id`, which waits for its prompt: kept before the second step,
+        so a crash in between resumes it instead of pressing again."""
+        return await self._update(job_id, (SUBMITTING,), backend_job_id=backend_job_id)
 
     async def record_progress(self, job_id: int, progress: int | None, preview_url: str | None,
                               job_json: dict[str, Any] | None) -> JobRecord | None:

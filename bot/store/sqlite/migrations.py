@@ -130,6 +130,7 @@ JOBS_V3_INDEXES: Final = (
     "CREATE INDEX jobs_parent ON jobs(parent_id)",
     "CREATE INDEX jobs_unpublished ON jobs(published) WHERE published = 0",
     "CREATE INDEX jobs_owner_created ON jobs(guild_id, owner_id, created_at)",
+    "CREATE INDEX jobs_message ON jobs(message_id)",  # a reaction names only the message
     # A one-shot button (U1..U4) makes at most one job per parent that is waiting, running or done: a second
     # click, from any process, fails here instead of spending Midjourney time. One that came to nothing
     # (failed, moderated, cancelled, duplicate) leaves the index, so the button may be pressed again.
