@@ -1,0 +1,1 @@
+"""Fast unit tests of the relay's pure rules: no sockets, no Discord, no event loop."""
