@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+from bot.messages import plural
 from bot.settings import Settings
 from bot.store import Store
 
@@ -65,9 +66,9 @@ class Usage:
         """Which limit a new job would break and when it frees up, or None when it may be filed."""
         if self.queue_full:
             limit = self.allowance.queue_limit
-            return (f"Nothing was sent: you already have {self.waiting_or_running} jobs waiting or running in "
-                    f"this server, and the queue limit is {limit}. A place frees up as soon as one of them "
-                    "finishes; see them with `/jobs`.")
+            jobs = plural(self.waiting_or_running, "job")
+            return (f"Nothing was sent: you already have {jobs} waiting or running in this server, and the queue "
+                    f"limit is {limit}. A place frees up as soon as one of them finishes; see them with `/jobs`.")
         if self.quota_used_up:
             quota = self.allowance.daily_quota
             return (f"Nothing was sent: you have used today's quota of {quota} jobs in this server. It resets "
@@ -82,7 +83,7 @@ class Usage:
             daily = (f"**Today:** {self.sent_today} of {allowance.daily_quota} jobs used, {left} left. "
                      f"Resets at 00:00 UTC, {when(self.resets_at)}.")
         else:
-            daily = f"**Today:** {self.sent_today} jobs sent; there is no daily quota."
+            daily = f"**Today:** {plural(self.sent_today, 'job')} sent; there is no daily quota."
         if allowance.queue_limit:
             room = max(0, allowance.queue_limit - self.waiting_or_running)
             queue = (f"**Waiting or running:** {self.waiting_or_running} of {allowance.queue_limit}; "

@@ -30,6 +30,11 @@ class Explained:
     admin: str | None = None
 
 
+def plural(count: float, noun: str) -> str:
+    """`1 job`, `2 jobs`, `1.5 minutes`."""
+    return f"{count:g} {noun}" if count == 1 else f"{count:g} {noun}s"
+
+
 def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
     """The link that opens a message in Discord."""
     return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
@@ -38,7 +43,7 @@ def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
 def nothing_sent(problem: str) -> str:
     """A refusal: what was wrong, and that nothing reached Midjourney, said once."""
     problem = problem.strip()
-    if problem.endswith(NOTHING_SENT) or problem.endswith("nothing was sent."):
+    if NOTHING_SENT.lower().rstrip(".") in problem.lower():
         return problem
     return f"{NOTHING_SENT} {problem}"
 
@@ -68,7 +73,7 @@ def explain(error: BackendError, facts: BackendFacts, *, attempts: int | None = 
     """A backend error as a public card line, a private explanation and, for admins, the details."""
     kind = error.kind
     who = facts.label_start
-    answered = f"{facts.label} answered {error.status}" if error.status else f"{facts.label} answered"
+    answered = f"{who} answered {error.status}" if error.status else f"{who} answered"
     if kind is ErrorKind.BAD_REQUEST:
         text = bad_request(error, facts)
         return Explained(text, text)
@@ -127,7 +132,9 @@ def explain(error: BackendError, facts: BackendFacts, *, attempts: int | None = 
     if kind is ErrorKind.UNSUPPORTED:
         text = error.detail or f"{who} cannot do that."
         return Explained(text, text)
-    return Explained(f"{answered} an error.", f"{answered} an error: {error.detail or kind.value}")
+    code = f" ({error.status})" if error.status else ""
+    said = f": {error.detail}" if error.detail else "."
+    return Explained(f"{who} answered with an error{code}.", f"{who} answered with an error{code}{said}")
 
 
 def admin_alert(error: BackendError, facts: BackendFacts) -> str:
@@ -138,7 +145,7 @@ def admin_alert(error: BackendError, facts: BackendFacts) -> str:
                 f"paused{code}. Log into the Midjourney Discord account, answer the message, then run "
                 f"`/relay reset`. Submissions also resume by themselves once {facts.label} shows the account clear.")
     explained = explain(error, facts)
-    return explained.admin or f"{facts.label} answered {error.status}: {error.detail}"
+    return explained.admin or f"{facts.label_start} answered {error.status or 'an error'}: {error.detail}"
 
 
 def _seconds(value: float) -> str:
@@ -183,7 +190,7 @@ def duplicate(button: str | None, parent_id: int | None, link: str | None) -> st
 
 def timed_out(minutes: float) -> str:
     """The card of a job that stayed unfinished far longer than Midjourney takes."""
-    took = f"{minutes:g} minutes" if minutes >= 1 else f"{minutes * 60:.3g} seconds"
+    took = plural(minutes, "minute") if minutes >= 1 else plural(float(f"{minutes * 60:.3g}"), "second")
     return (f"No result from Midjourney after {took}; the job is marked failed "
             "(a result that still arrives will be posted).")
 

@@ -89,7 +89,8 @@ class AccountCommands(commands.Cog):
         waiting = len(await interaction.client.store.jobs.in_states((QUEUED,)))
         log.info("account reset by %d (channels %s)", interaction.user.id, ", ".join(channels))
         before = "" if was_paused else "The bot was not paused; "
-        await reply(interaction, f"{before}{relay.facts.label} cleared the pending moderation message on channel "
+        who = relay.facts.label_start if was_paused else relay.facts.label
+        await reply(interaction, f"{before}{who} cleared the pending moderation message on channel "
                                  f"{', '.join(channels) or '(none)'}. Submissions are running again; {waiting} "
                                  "waiting job(s) will be sent now.")
 

@@ -156,11 +156,10 @@ def test_unsupported_says_why() -> None:
                                   ErrorKind.CANCELLED])
 def test_a_kind_without_words_of_its_own_keeps_the_detail_for_the_asker(kind: ErrorKind) -> None:
     explained = messages.explain(BackendError(kind, "Midjourney said no"), FACTS)
-    assert explained == messages.Explained("useapi answered an error.", "useapi answered an error: Midjourney said no")
+    assert explained == messages.Explained("useapi answered with an error.",
+                                           "useapi answered with an error: Midjourney said no")
 
 
-@pytest.mark.xfail(strict=True, reason="the fallback reads 'useapi answered 409 an error.': the status number is "
-                                       "dropped in front of 'an error' (messages.explain's last line)")
 def test_a_409_without_the_job_it_made_reads_as_a_sentence() -> None:
     # useapi's 409 without a jobid: submission's _already_done fails the job with explain()'s words on its card.
     explained = messages.explain(useapi(409, {"error": "Button U1 already executed"}), FACTS)
@@ -189,16 +188,7 @@ def test_label_start() -> None:
     assert FACTS.label_start == "useapi"  # a name, not a noun: never capitalised
 
 
-MEMBER_FALLBACK = ("the card and the asker's message start with 'the mj-proxy answered': explain's fallback uses "
-                   "facts.label where a sentence starts, not facts.label_start")
-
-
-@pytest.mark.parametrize("kind", [
-    pytest.param(kind, marks=pytest.mark.xfail(strict=True, reason=MEMBER_FALLBACK))
-    if kind in {ErrorKind.ALREADY_DONE, ErrorKind.JOB_FAILED, ErrorKind.TIMED_OUT, ErrorKind.CANCELLED}
-    else kind
-    for kind in ErrorKind
-])
+@pytest.mark.parametrize("kind", list(ErrorKind))
 def test_member_sentences_start_with_a_capital(kind: ErrorKind) -> None:
     for status in (None, 500):
         explained = messages.explain(BackendError(kind, status=status), MJ_PROXY)
@@ -224,27 +214,15 @@ def test_the_mj_proxys_words_for_a_missing_job_and_an_outage() -> None:
     assert messages.retry_note(MJ_PROXY, 1, 2.0) == "The mj-proxy is unreachable (try 1): trying again in 2.0s."
 
 
-ADMIN_FALLBACK = ("admins read 'the mj-proxy answered 401 (...)': explain's `answered` uses facts.label at a "
-                  "sentence's start")
-
-
-@pytest.mark.parametrize("kind", [
-    ErrorKind.UNAVAILABLE,
-    ErrorKind.TIMEOUT,
-    pytest.param(ErrorKind.UNAUTHORISED, marks=pytest.mark.xfail(strict=True, reason=ADMIN_FALLBACK)),
-    pytest.param(ErrorKind.NO_SUBSCRIPTION, marks=pytest.mark.xfail(strict=True, reason=ADMIN_FALLBACK)),
-])
+@pytest.mark.parametrize("kind", [ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT, ErrorKind.UNAUTHORISED,
+                                  ErrorKind.NO_SUBSCRIPTION])
 def test_admin_details_start_with_a_capital(kind: ErrorKind) -> None:
     admin = messages.explain(BackendError(kind, "detail", status=401), MJ_PROXY).admin
     assert admin is not None
     assert _starts_well(admin), admin
 
 
-@pytest.mark.parametrize("kind", [
-    ErrorKind.NEEDS_HUMAN,
-    pytest.param(ErrorKind.BAD_REQUEST, marks=pytest.mark.xfail(
-        strict=True, reason="admin_alert's last fallback starts with facts.label: 'the mj-proxy answered 400: ...'")),
-])
+@pytest.mark.parametrize("kind", [ErrorKind.NEEDS_HUMAN, ErrorKind.BAD_REQUEST])
 def test_admin_alerts_start_with_a_capital(kind: ErrorKind) -> None:
     alert = messages.admin_alert(BackendError(kind, "detail", status=400), MJ_PROXY)
     assert _starts_well(alert), alert
@@ -290,8 +268,6 @@ def test_nothing_sent_is_not_said_again(problem: str) -> None:
     assert messages.nothing_sent(problem) == problem
 
 
-@pytest.mark.xfail(strict=True, reason="a problem that opens with 'Nothing was sent' (every Usage.refusal text) "
-                                       "gets it again in front; latent: turn_away replies refusals directly today")
 def test_nothing_sent_is_not_said_again_when_the_problem_opens_with_it() -> None:
     refusal = Usage(Allowance(queue_limit=3, daily_quota=0), 3, 0, 86_400.0).refusal()
     assert refusal is not None
@@ -337,7 +313,6 @@ def test_timed_out_under_a_minute_in_seconds() -> None:
     assert messages.timed_out(0.999).startswith("No result from Midjourney after 59.9 seconds;")
 
 
-@pytest.mark.xfail(strict=True, reason="JOB_TIMEOUT_MINUTES=1 gives 'after 1 minutes': no singular")
 def test_timed_out_after_one_minute() -> None:
     assert messages.timed_out(1).startswith("No result from Midjourney after 1 minute;")
 
