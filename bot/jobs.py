@@ -143,6 +143,8 @@ class JobRecord:
     image_url: str | None  # the uploaded result's link in Discord
     gallery_message_id: int | None
     published: bool
+    publish_failures: int  # times Discord refused to show the final card (no permission in the channel)
+    undelivered: str | None  # why the result could not be posted at all; /jobs shows it, /job shows it anyway
     error: str | None
     error_kind: ErrorKind | None
     duplicate_of: int | None

@@ -14,13 +14,18 @@ import time
 import discord
 
 from bot import messages, policy, render
-from bot.jobs import COMPLETED, QUEUED, JobRecord
+from bot.jobs import COMPLETED, QUEUED, RUNNING, JobRecord
 from bot.relay import FinalCard, MessageGone, PublishError, Shown
 
 log = logging.getLogger(__name__)
 
 INTERACTION_LIFETIME = 14 * 60  # Discord's 15 minutes, less a margin for the call itself
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+
+def _publish_error(exc: discord.HTTPException) -> PublishError:
+    # 403: Missing Access / Missing Permissions (the channel's permissions changed): retrying will not help.
+    return PublishError(f"Discord answered {exc.status} ({exc.text or 'no reason'})", refused=exc.status == 403)
 
 
 class DiscordPublisher:
@@ -51,22 +56,24 @@ class DiscordPublisher:
 
     async def show_pending(self, job: JobRecord, note: str | None, place: int | None) -> int | None:
         content = render.pending_content(job, note, place if job.status == QUEUED else None, self.banner)
+        # Midjourney's blurry preview while it works, as Midjourney shows it: linked, not uploaded.
+        embeds = [render.preview_embed(job.preview_url)] if job.preview_url and job.status == RUNNING else []
         channel = self._channel(job)
         try:
             if job.message_id is not None:
                 try:
-                    await channel.get_partial_message(job.message_id).edit(content=content,
+                    await channel.get_partial_message(job.message_id).edit(content=content, embeds=embeds,
                                                                            allowed_mentions=render.NO_MENTIONS)
                     return job.message_id
                 except discord.NotFound:
                     log.info("job %d: working message %d is gone; posting a new one", job.id, job.message_id)
-            message = await channel.send(content, allowed_mentions=render.NO_MENTIONS)
+            message = await channel.send(content, embeds=embeds, allowed_mentions=render.NO_MENTIONS)
             return message.id
         except discord.NotFound:
             log.warning("job %d: channel %d is gone", job.id, job.channel_id)
             return None
         except discord.HTTPException as exc:
-            raise PublishError(f"Discord answered {exc.status}") from exc
+            raise _publish_error(exc) from exc
 
     async def show_final(self, card: FinalCard) -> Shown:
         job = card.job
@@ -85,7 +92,7 @@ class DiscordPublisher:
                                           allowed_mentions=render.NO_MENTIONS, nonce=f"p{job.id}.{number}")
                 extra.append(more.id)
         except discord.HTTPException as exc:
-            raise PublishError(f"Discord answered {exc.status}") from exc
+            raise _publish_error(exc) from exc
         image_url = message.attachments[0].url if message.attachments else None
         return Shown(message.id, image_url, tuple(extra))
 

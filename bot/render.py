@@ -128,6 +128,11 @@ def build_view(job: JobRecord, identity: str, page: Sequence[Sequence[int]],
     return view
 
 
+def preview_embed(url: str) -> discord.Embed:
+    """A running job's preview, as an embedded image (linked: a preview changes, and is not worth an upload)."""
+    return discord.Embed().set_image(url=url)
+
+
 def result_embed(url: str, title: str = "Result image") -> discord.Embed:
     """A result shown by its link (it could not be uploaded), as an embedded image."""
     return discord.Embed(url=url, title=title).set_image(url=url)

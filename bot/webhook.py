@@ -10,6 +10,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -65,6 +66,21 @@ class MaskedAccessLogger(AbstractAccessLogger):
 def access_logger_for(secret: str | None) -> type[MaskedAccessLogger]:
     """The access logger class for a listener whose callback secret is `secret`."""
     return type("MaskedAccessLogger", (MaskedAccessLogger,), {"secret": secret})
+
+
+_UNUSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(value: Any) -> bool:
+    """Whether every string in a JSON value (keys too) is text that can be stored and shown: no lone surrogate
+    (JSON's "\\ud800" decodes to one), no control character but tab and line breaks."""
+    if isinstance(value, str):
+        return _UNUSABLE.search(value) is None
+    if isinstance(value, dict):
+        return all(clean_text(key) and clean_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(clean_text(item) for item in value)
+    return True
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -135,6 +151,9 @@ async def _take_callback(request: web.Request) -> web.Response:
         return web.json_response({"error": "malformed JSON"}, status=400)
     if not isinstance(body, dict):
         return web.json_response({"error": "expected a JSON object"}, status=400)
+    if not clean_text(body):
+        # A lone surrogate or a control character cannot be stored or shown; no backend sends them.
+        return web.json_response({"error": "unusable characters in the body"}, status=400)
     status = await request.app[RELAY_KEY].handle_callback(request.match_info["ref"], body)
     return web.json_response({"status": status}, status=status)
 

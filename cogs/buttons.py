@@ -17,7 +17,16 @@ import discord
 from bot import messages, policy, prompts, render
 from bot.jobs import COMPLETED, JobRecord
 from bot.store import OneShotTaken
-from cogs.common import acknowledged, answer_failure, defer, queued_text, refuse, reply, turn_away
+from cogs.common import (
+    acknowledged,
+    answer_failure,
+    cannot_post_here,
+    defer,
+    queued_text,
+    refuse,
+    reply,
+    turn_away,
+)
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -69,7 +78,7 @@ async def submit_click(interaction: discord.Interaction[RelayBot], parent: JobRe
     bot = interaction.client
     record = parent.button_named(button)
     assert record is not None
-    if await turn_away(interaction, parent.guild_id):
+    if await cannot_post_here(interaction) or await turn_away(interaction, parent.guild_id):
         return
     try:
         job = await bot.relay.submit_button(owner_id=interaction.user.id, guild_id=parent.guild_id,

@@ -49,6 +49,32 @@ def queued_text(job_id: int, guild_id: int, channel_id: int, message_id: int | N
     return f"Job #{job_id} is on its way{where}"
 
 
+# What the bot needs in a channel to show a job there: the working message, the uploaded result, its embeds
+# (a preview, a link) and the message it edits.
+NEEDED_HERE = (("view_channel", "View Channel"), ("send_messages", "Send Messages"), ("attach_files", "Attach Files"),
+               ("embed_links", "Embed Links"), ("read_message_history", "Read Message History"))
+
+
+def missing_here(interaction: discord.Interaction[RelayBot]) -> list[str]:
+    """The permissions the bot lacks in this interaction's channel to show a job there (Discord resolved them)."""
+    granted = interaction.app_permissions
+    missing = [name for flag, name in NEEDED_HERE if not getattr(granted, flag)]
+    if isinstance(interaction.channel, discord.Thread) and not granted.send_messages_in_threads:
+        missing.append("Send Messages in Threads")
+    return missing
+
+
+async def cannot_post_here(interaction: discord.Interaction[RelayBot]) -> bool:
+    """True (having told the member what is missing) when the bot could not show a job in this channel: checked
+    before anything is sent, so no Midjourney time is spent on a result nobody could see."""
+    missing = missing_here(interaction)
+    if not missing:
+        return False
+    await refuse(interaction, f"I cannot show results in this channel: I am missing {', '.join(missing)} here. "
+                              "A server manager can grant them in the channel's or my role's permissions.")
+    return True
+
+
 async def turn_away(interaction: discord.Interaction[RelayBot], guild_id: int) -> bool:
     """True (having told the member why, privately) when a limit stops them filing a job in `guild_id`."""
     refusal = await interaction.client.limits.admit(guild_id, interaction.user.id)

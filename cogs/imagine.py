@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot import prompts
 from bot.backends import LARGEST_PROMPT
-from cogs.common import defer, queued_text, refuse, reply, turn_away
+from cogs.common import cannot_post_here, defer, queued_text, refuse, reply, turn_away
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -45,7 +45,7 @@ class Imagine(commands.Cog):
             await refuse(interaction, problem)
             return
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        if await turn_away(interaction, interaction.guild_id):
+        if await cannot_post_here(interaction) or await turn_away(interaction, interaction.guild_id):
             return
         job = await relay.submit_imagine(owner_id=interaction.user.id, guild_id=interaction.guild_id,
                                          channel_id=interaction.channel_id, prompt=text)

@@ -72,6 +72,8 @@ def _line(job: JobRecord, with_owner: bool) -> str:
     if with_owner:
         parts.append(f"<@{job.owner_id}>")
     parts.append(f"<t:{int(job.created_at)}:R>")
+    if job.undelivered:
+        parts.append("⚠️ not posted")
     parts.append(prompt)
     if job.message_id is not None:
         parts.append(f"[open]({messages.jump_url(job.guild_id, job.channel_id, job.message_id)})")
@@ -209,7 +211,9 @@ async def _details(bot: RelayBot, job: JobRecord) -> str:
     lines.append(sentence[:1].upper() + sentence[1:] + ".")
     if job.backend_job_id:
         lines.append(f"{job.backend} job: `{job.backend_job_id}`")
-    if job.message_id is not None:
+    if job.undelivered:
+        lines.append(f"⚠️ Not posted in the channel: {job.undelivered}. It is shown here instead.")
+    elif job.message_id is not None:
         lines.append(f"In the channel: {messages.jump_url(job.guild_id, job.channel_id, job.message_id)}")
     if job.simulated and bot.publisher.banner:
         lines.append(bot.publisher.banner)

@@ -24,6 +24,9 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+# A result Discord refuses for good (403) is tried this many times in all, then marked undelivered.
+MAX_REFUSED_PUBLISHES = 5
+
 
 class Display:
     """Working messages and results, each job's shown once it is final."""
@@ -40,8 +43,8 @@ class Display:
         self._metrics = metrics
         self._paused = paused
         self.edits = EditCoalescer(edit_interval)
-        # The progress figure last scheduled for display per job: a repeated figure costs no edit.
-        self._progress_shown: dict[int, int] = {}
+        # The progress figure and preview last scheduled for display per job: a repeat costs no edit.
+        self._progress_shown: dict[int, tuple[int, str | None]] = {}
         # The place in line each waiting message shows now, so only the messages whose place changed are edited.
         self._shown_places: dict[int, int] = {}
 
@@ -88,10 +91,10 @@ class Display:
 
         self.edits.schedule(job.channel_id, job.id, edit)
 
-    def progress(self, job: JobRecord | JobBrief, figure: int) -> None:
-        """Show a new progress figure; the same figure again (a poll that found nothing new) costs no edit."""
-        if self._progress_shown.get(job.id) != figure:
-            self._progress_shown[job.id] = figure
+    def progress(self, job: JobRecord | JobBrief, figure: int, preview: str | None = None) -> None:
+        """Show a new progress figure (and preview); the same again (a poll that found nothing new) costs no edit."""
+        if self._progress_shown.get(job.id) != (figure, preview):
+            self._progress_shown[job.id] = (figure, preview)
             self.schedule(job)
 
     async def refresh_places(self) -> None:
@@ -164,7 +167,10 @@ class Display:
                 shown = await self.publisher.show_final(card)
         except PublishError as exc:
             self._metrics.discord_failures.inc()
-            log.warning("job %d: result not posted yet (%s); will retry", job.id, exc)
+            if exc.refused:
+                await self._refused(card.job, exc)
+            else:
+                log.warning("job %d: result not posted yet (%s); will retry", job.id, exc)
             return
         job = card.job
         # Both before the result is recorded as shown: a crash in between repeats them, harmlessly.
@@ -177,13 +183,38 @@ class Display:
         self._metrics.published.inc()
         log.info("job %d: published as message %s", job.id, shown.message_id)
 
+    async def _refused(self, job: JobRecord, exc: PublishError) -> None:
+        """Discord refuses the result in its channel (the bot lost its permissions there): a few more tries, the
+        owner told privately while Discord lets us, then the job marked undelivered and the admins told."""
+        failures = await self._store.jobs.note_publish_refused(job.id)
+        where = f"<#{job.channel_id}>"
+        if failures == 1:
+            await self.publisher.notify(job, f"It finished, but Discord refuses to show it in {where} ({exc}). "
+                                             f"You can see it with `/job {job.id}`.")
+        if failures < MAX_REFUSED_PUBLISHES:
+            log.warning("job %d: Discord refused its result (%s), %d of %d tries", job.id, exc, failures,
+                        MAX_REFUSED_PUBLISHES)
+            return
+        reason = f"Discord refused to show it in {where} ({exc})"
+        await self._store.jobs.mark_published(job.id, job.status, job.message_id, None, undelivered=reason)
+        log.warning("job %d: result undelivered after %d refusals: %s", job.id, failures, exc)
+        admin_channel = (await self._store.teams.guild_settings(job.guild_id)).admin_channel_id
+        await self.publisher.alert_admins(
+            job.guild_id, admin_channel,
+            f"Job #{job.id} of <@{job.owner_id}> could not be posted in {where}: {exc}. Check the bot's "
+            "permissions there (View Channel, Send Messages, Attach Files, Embed Links); its owner can see it with "
+            f"`/job {job.id}`.")
+
     async def _new_card(self, job: JobRecord, note: str | None) -> JobRecord | None:
         """Post a fresh message for a final job and record its id; None when there is nothing to post into yet."""
         try:
             message_id = await self.publisher.show_pending(job, note, None)
         except PublishError as exc:
             self._metrics.discord_failures.inc()
-            log.warning("job %d: no message to show the result in yet (%s); will retry", job.id, exc)
+            if exc.refused:
+                await self._refused(job, exc)
+            else:
+                log.warning("job %d: no message to show the result in yet (%s); will retry", job.id, exc)
             return None
         if message_id is None:
             # The channel itself is gone: nowhere to post. The result stays in the store for /job.

@@ -34,7 +34,15 @@ class FinalCard:
 
 
 class PublishError(Exception):
-    """Discord would not take the message now; the relay tries again later."""
+    """Discord would not take the message now; the relay tries again later.
+
+    `refused` when Discord said no for good (the bot may not post there): a few more tries, then the job is
+    marked undelivered rather than retried forever.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class MessageGone(PublishError):

@@ -113,7 +113,7 @@ class Updates:
             if updated is None:
                 await jobs.touch(job.id)
             else:
-                self._display.progress(updated, updated.progress or 0)
+                self._display.progress(updated, updated.progress or 0, updated.preview_url)
             return
         status, kind = final
         expect: tuple[str, ...] = (RUNNING, SUBMITTING)
@@ -166,10 +166,13 @@ class Updates:
         if not hint.final:
             # The common case in one guarded statement: a progress step of a job running as that backend job.
             # Only the figure is taken from the body; the update also tells the poller callbacks still come.
-            noted = await jobs.note_progress(job_id, hint.job_id, hint.progress, hint.preview_url, stored_ref)
+            noted = await jobs.note_progress(job_id, hint.job_id, hint.progress, stored_ref)
             if noted is not None:
-                brief, figure = noted
-                self._display.progress(brief, figure)
+                brief, figure, preview = noted
+                self._display.progress(brief, figure, preview)
+                if hint.preview_url and hint.preview_url != preview:
+                    # A new preview is shown only once the backend, asked, has it: a forged body's image never is.
+                    self._request_verify(brief.id, hint.job_id)
                 return 200
         job = await jobs.get(job_id)
         if not self._belongs(job, ref, hint.job_id):
@@ -195,7 +198,7 @@ class Updates:
             if hint.final:
                 self._request_verify(fresh.id, hint.job_id)
                 return 202
-            updated = await jobs.record_progress(fresh.id, hint.progress, hint.preview_url, None)
+            updated = await jobs.record_progress(fresh.id, hint.progress, None, None)
         if updated is not None and updated.progress != fresh.progress:
             self._display.schedule(updated)
         return 200

@@ -17,6 +17,7 @@ def job_record(**changes: Any) -> JobRecord:
         button_ref=None, prompt="a red fox", button_prompt=None, backend="useapi", backend_job_id="job-12",
         status=COMPLETED, progress=100, buttons=(), media=(), preview_url=None, done_buttons=(), job_json=None,
         message_id=None, extra_message_ids=(), image_url=None, gallery_message_id=None, published=False,
+        publish_failures=0, undelivered=None,
         error=None, error_kind=None, duplicate_of=None, attempts=0, not_before=0.0, simulated=False,
         created_at=1_700_000_000.0, updated_at=1_700_000_060.0, submitted_at=None, last_event_at=None,
         finished_at=None,

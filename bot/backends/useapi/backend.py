@@ -128,7 +128,12 @@ class UseapiBackend:
         content = body.get("content")
         progress = parse_progress(content) if isinstance(content, str) else None
         claimed = answers.status_of(Job(jobid=jobid, status=status)) if status in FINAL_STATUSES else None
-        return CallbackHint(job_id=jobid, status=claimed, progress=None if progress is None else min(progress, 100))
+        # A progress post may carry Midjourney's preview as its attachment: a hint to look, like the rest.
+        attachments = body.get("attachments")
+        first = attachments[0] if isinstance(attachments, list) and attachments else None
+        preview = first.get("url") if isinstance(first, dict) and claimed is None else None
+        return CallbackHint(job_id=jobid, status=claimed, progress=None if progress is None else min(progress, 100),
+                            preview_url=preview if isinstance(preview, str) else None)
 
     async def cancel(self, job_id: str) -> None:
         await self._call(self.client.cancel(job_id))

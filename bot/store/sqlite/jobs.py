@@ -251,22 +251,22 @@ class SqliteJobs:
             (progress, preview_url, encode("job_json", job_json), now, now, job_id, RUNNING))
 
     async def note_progress(self, job_id: int, backend_job_id: str, progress: int | None,
-                            preview_url: str | None, stored_ref: str | None) -> tuple[JobBrief, int] | None:
+                            stored_ref: str | None) -> tuple[JobBrief, int, str | None] | None:
         """A callback's progress for a job running as `backend_job_id` (only forward), in one statement; the
-        job and the figure now stored, or None when it is not running as that job under that reference
-        (`stored_ref` as the row holds it: None for this database's own kind)."""
+        job, the figure now stored and its preview, or None when it is not running as that job under that
+        reference (`stored_ref` as the row holds it: None for this database's own kind)."""
         now = time.time()
         async with self._db.execute(
-            f"""UPDATE jobs SET progress = MAX(COALESCE(progress, 0), COALESCE(?, 0)),
-                               preview_url = COALESCE(?, preview_url), last_event_at = ?, updated_at = ?
+            f"""UPDATE jobs SET progress = MAX(COALESCE(progress, 0), COALESCE(?, 0)), last_event_at = ?,
+                               updated_at = ?
                 WHERE id = ? AND backend_job_id = ? AND status = ? AND ref IS ?
-                RETURNING {BRIEF_COLUMNS}, progress""",  # noqa: S608
-            (progress, preview_url, now, now, job_id, backend_job_id, RUNNING, stored_ref),
+                RETURNING {BRIEF_COLUMNS}, progress, preview_url""",  # noqa: S608
+            (progress, now, now, job_id, backend_job_id, RUNNING, stored_ref),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
-        return decode_brief(tuple(row)[:6]), int(row[6])
+        return decode_brief(tuple(row)[:6]), int(row[6]), row[7]
 
     async def touch(self, job_id: int) -> None:
         """Note that the backend told us about the job now, so polling leaves it alone for a while."""
@@ -289,10 +289,18 @@ class SqliteJobs:
         return await self._update(job_id, expect, **fields)
 
     async def mark_published(self, job_id: int, status: str, message_id: int | None, image_url: str | None,
-                             extra_message_ids: Sequence[int] = ()) -> JobRecord | None:
-        """Record that the final state `status` is on screen, with the message that shows it."""
+                             extra_message_ids: Sequence[int] = (), *, undelivered: str | None = None,
+                             ) -> JobRecord | None:
+        """Record that the final state `status` is on screen, with the message that shows it (or, `undelivered`,
+        why it could not be shown anywhere: no more tries are made)."""
         return await self._update(job_id, (status,), published=1, message_id=message_id, image_url=image_url,
-                                  extra_message_ids=list(extra_message_ids))
+                                  extra_message_ids=list(extra_message_ids), undelivered=undelivered)
+
+    async def note_publish_refused(self, job_id: int) -> int:
+        """Count one more time Discord refused the job's result; the count so far."""
+        return int(await self._scalar(
+            "UPDATE jobs SET publish_failures = publish_failures + 1 WHERE id = ? RETURNING publish_failures",
+            (job_id,)) or 0)
 
     async def set_gallery_copy(self, job_id: int, message_id: int) -> None:
         await self._db.execute("UPDATE jobs SET gallery_message_id = ? WHERE id = ?", (message_id, job_id))

@@ -109,6 +109,8 @@ JOBS_V3: Final = """
         image_url TEXT,
         gallery_message_id INTEGER,
         published INTEGER NOT NULL DEFAULT 0,
+        publish_failures INTEGER NOT NULL DEFAULT 0,
+        undelivered TEXT,
         error TEXT,
         error_kind TEXT,
         duplicate_of INTEGER REFERENCES jobs(id),

@@ -78,9 +78,9 @@ class JobControls:
         """Fail a job now and wait for its callback to be delivered."""
         await self.engine.fail(jobid, error)
 
-    async def progress(self, jobid: str, percent: int) -> None:
-        """Report progress on a job now and wait for its callback to be delivered."""
-        await self.engine.progress(jobid, percent)
+    async def progress(self, jobid: str, percent: int, *, preview: bool = False) -> None:
+        """Report progress on a job now (with a preview image attached, when asked) and wait for its callback."""
+        await self.engine.progress(jobid, percent, preview=preview)
 
     async def wait_final(self, jobid: str, timeout: float = 5.0) -> dict[str, Any]:
         """Wait until a job is no longer executing and return it."""

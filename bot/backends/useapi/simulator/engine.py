@@ -248,14 +248,21 @@ class JobEngine:
 
     # ---- changes of status
 
-    def set_progress(self, jobid: str, percent: int) -> asyncio.Task[None] | None:
-        """Report progress; returns the callback's delivery, if there is one."""
+    def set_progress(self, jobid: str, percent: int, *, preview: bool = False) -> asyncio.Task[None] | None:
+        """Report progress (with Midjourney's blurry preview as the message's attachment, when asked); returns
+        the callback's delivery, if there is one."""
         job = self.jobs[jobid]
         job.update(
             status="progress",
             updated=now_iso(),
             content=progress_content(job.get("prompt", ""), job.get("button"), percent),
         )
+        if preview:
+            png, side = render_png(f"{jobid}-{percent}", 64, False, None)
+            name = file_name(f"{jobid}-preview-{percent}")
+            self._files[name] = png
+            root = self._meta[jobid].root or self.root or ""
+            job["attachments"] = [attachment(root, name, len(png), side, self.ids.snowflake())]
         return self.send_callback(jobid)
 
     def set_final(self, jobid: str, status: str, *, error: str | None = None) -> asyncio.Task[None] | None:
@@ -308,9 +315,9 @@ class JobEngine:
         self.stop_clock(jobid)
         await self._await(self.set_final(jobid, "failed", error=error))
 
-    async def progress(self, jobid: str, percent: int) -> None:
+    async def progress(self, jobid: str, percent: int, *, preview: bool = False) -> None:
         """Report progress on a job now and wait for its callback to be delivered."""
-        await self._await(self.set_progress(jobid, percent))
+        await self._await(self.set_progress(jobid, percent, preview=preview))
 
     async def wait_until(self, done: Callable[[], bool], timeout: float) -> None:
         """Wait until done() holds, checking it after every job or callback change."""

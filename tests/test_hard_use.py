@@ -1,0 +1,136 @@
+"""The bot pushed the way busy teams push it: quick double clicks, channels it may not post in, hostile
+callback bodies, previews while a job runs. Nothing spent in vain, nothing shown that the backend did not say."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+
+from bot.backends.useapi.simulator import Simulator
+from tests.fakediscord import ALICE, BOT_ROLE_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
+from tests.harness import eventually
+from tests.resilience import job_in_db, jobid_of, manual_simulator, secret_from, wait_job
+from tests.test_answers import FAST
+from tests.test_buttons import button_of, card, imagine, private, running_bot, sent, shows_job
+
+ATTACH_FILES = 1 << 15
+
+
+async def grid(fake: FakeDiscord, sim: Simulator, number: int = 1) -> dict[str, object]:
+    await imagine(fake, "a lighthouse at dusk")
+    await sim.complete(await eventually(lambda: next(iter(sim.executing()), None)))
+    return await card(fake, number)
+
+
+async def test_two_quick_clicks_on_a_one_shot_button_send_one_job(fake_discord: FakeDiscord,
+                                                                  tmp_path: Path) -> None:
+    fake = fake_discord
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **FAST):
+        shown = await grid(fake, sim)
+        u1 = str(button_of(shown, "U1")["custom_id"])
+        # Two clicks 20 ms apart, both in flight at once.
+        first = asyncio.create_task(fake.click(int(str(shown["id"])), u1, user=ALICE))
+        await asyncio.sleep(0.02)
+        second = asyncio.create_task(fake.click(int(str(shown["id"])), u1, user=ALICE))
+        answers = [await private(await first), await private(await second)]
+        (taken,) = [text for text in answers if "already on its way as job #2" in text]
+        (filed,) = [text for text in answers if text.startswith("Job #2 is on its way")]
+        assert "nothing new was sent" in taken and filed
+        await asyncio.sleep(0.3)
+        assert [body["button"] for body in sent(sim)] == ["U1"], "one Midjourney job for two clicks"
+        assert not [m for m in fake.channel_messages(CHANNEL_ID) if shows_job(m, 3)]
+        # Once that job came to nothing, the button may be pressed again.
+        await sim.fail(jobid_of(sim, 2))
+        await wait_job(tmp_path / "relay.db", 2, lambda row: row["status"] == "failed")
+        again = await fake.click(int(str(shown["id"])), u1, user=ALICE)
+        assert "is on its way" in await private(again)
+        await eventually(lambda: len(sent(sim)) == 2)
+
+
+async def test_a_channel_the_bot_cannot_post_in_spends_nothing(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    fake = fake_discord
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **FAST):
+        shown = await grid(fake, sim)
+        guild = fake.guilds[GUILD_ID]
+        for role in (GUILD_ID, BOT_ROLE_ID):  # @everyone and the bot's own role: Attach Files taken away
+            guild.roles[role] &= ~ATTACH_FILES
+        refused = await private(await imagine(fake, "a second lighthouse"))
+        assert "Nothing was sent" in refused and "Attach Files" in refused
+        click = await private(await fake.click(int(str(shown["id"])), str(button_of(shown, "V1")["custom_id"]),
+                                               user=ALICE))
+        assert "Attach Files" in click
+        assert len(sim.calls("jobs/imagine")) == 1 and sent(sim) == []
+
+
+async def test_a_result_discord_refuses_is_tried_a_few_times_then_marked_and_the_admins_told(
+        fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    fake = fake_discord
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **FAST):
+        admin = await fake.slash("relay", {"channel": fake.guilds[GUILD_ID].channels[1]}, subcommand="admin-channel",
+                                 user=fake.guilds[GUILD_ID].owner_id)
+        await private(admin)
+        record = await imagine(fake, "a lighthouse at dusk")
+        await private(record)
+        jobid = await eventually(lambda: next(iter(sim.executing()), None))
+        # The bot's permissions in the channel go while the job runs: every post and edit there is refused.
+        fake.fail_next("*", rf"/channels/{CHANNEL_ID}/messages", 403, times=100)
+        await sim.complete(jobid)
+        row = await wait_job(tmp_path / "relay.db", 1, lambda r: r["undelivered"] is not None, timeout=15)
+        assert row["publish_failures"] == 5 and row["published"] == 1
+        told = await record.wait_followup(2)
+        assert "refuses to show it" in told["content"] and "/job 1" in told["content"]
+        alerts = [m for m in fake.channel_messages(fake.guilds[GUILD_ID].channels[1]) if "Relay alert" in m["content"]]
+        assert alerts and "Job #1" in alerts[0]["content"] and "permissions" in alerts[0]["content"]
+        polls = len(fake.requests)
+        await asyncio.sleep(1.0)
+        assert not [r for r in fake.requests[polls:] if r.path.startswith(f"/channels/{CHANNEL_ID}/messages")], \
+            "no more tries once it is marked"
+        listed = await private(await fake.slash("jobs", user=ALICE))
+        assert "⚠️ not posted" in listed
+        shown = await fake.slash("job", {"jobid": "1"}, user=ALICE)
+        await shown.wait_response()
+        details = await shown.wait_followup()
+        assert "Not posted in the channel" in details["content"] and details["embeds"]
+
+
+async def test_callback_bodies_with_unusable_characters_are_refused(fake_discord: FakeDiscord,
+                                                                    tmp_path: Path) -> None:
+    fake = fake_discord
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **FAST) as runner:
+        await imagine(fake, "a lighthouse at dusk")
+        db = tmp_path / "relay.db"
+        await wait_job(db, 1, lambda row: row["status"] == "running")
+        jobid = jobid_of(sim, 1)
+        body = dict(sim.jobs[jobid])
+        url = f"{runner.env['PUBLIC_URL']}/callbacks/useapi/{secret_from(sim)}/{body['replyRef']}"
+        async with aiohttp.ClientSession() as http:
+            for raw in (json.dumps({**body, "content": "\ud800 (40%)"}),
+                        json.dumps({**body, "prompt": "a\u0000b"}),
+                        json.dumps({**body, "extra": {"deep": ["\udfff"]}})):
+                async with http.post(url, data=raw.encode("utf-8", "surrogatepass"),
+                                     headers={"Content-Type": "application/json"}) as response:
+                    assert response.status == 400
+            async with http.post(url, json={**body, "newField": {"from": "a newer useapi"}}) as response:
+                assert response.status == 200, "fields the relay does not read are allowed"
+        assert job_in_db(db, 1)["status"] == "running"
+
+
+async def test_the_working_message_shows_the_preview_the_backend_gives(fake_discord: FakeDiscord,
+                                                                       tmp_path: Path) -> None:
+    fake = fake_discord
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **FAST):
+        await imagine(fake, "a lighthouse at dusk")
+        db = tmp_path / "relay.db"
+        await wait_job(db, 1, lambda row: row["status"] == "running")
+        jobid = jobid_of(sim, 1)
+        await sim.progress(jobid, 40, preview=True)
+        preview = sim.jobs[jobid]["attachments"][0]["url"]
+        working = await fake.wait_for_message(
+            lambda m: shows_job(m, 1) and "40%" in m["content"] and bool(m.get("embeds")))
+        assert working["embeds"][0]["image"]["url"] == preview and not working.get("attachments")
+        await sim.complete(jobid)
+        result = await card(fake, 1)
+        assert result["embeds"] == [] and result["attachments"], "the result replaces the preview"
