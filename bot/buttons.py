@@ -31,6 +31,8 @@ def family(name: str) -> str:
         return "upscale"
     if first == "Vary":
         return "vary"
+    if first in {"Animate", "Extend"}:
+        return "video"
     return "other"
 
 

@@ -113,7 +113,8 @@ class RelayBot(commands.Bot):
         if callback_base is None:
             log.info("PUBLIC_URL is not set: following jobs by polling every %.0fs", settings.POLL_INTERVAL)
         self.relay = Relay(settings=relay_settings(settings, opened.max_jobs), store=self.store, backend=backend,
-                           publisher=self.publisher, media=MediaPreparer(self.session), callback_base=callback_base,
+                           publisher=self.publisher, media=MediaPreparer(self.session, settings.IMAGE_WORKERS),
+                           callback_base=callback_base,
                            metrics=self.metrics)
         metrics_token = settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None
         self.listener = Listener(make_app(self.relay, secret, metrics_token), settings.HOST, settings.PORT)

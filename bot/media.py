@@ -1,7 +1,9 @@
 """A job's result file: fetched from the backend's link and made to fit the channel's upload limit, here only.
 
-Re-encoding a large image takes a CPU for a second or more, so it runs in a worker thread, a few at a time:
-the event loop (interactions, callbacks, the gateway's heartbeat) never waits on it.
+Re-encoding a large image (a 4x upscale is 4096x4096) takes a CPU for a second or more, so it runs in a worker
+thread, a few at a time: the event loop (interactions, callbacks, the gateway's heartbeat) never waits on it.
+A video (Midjourney's Animate and Extend) is posted as a video; over the channel's limit, its first frame is
+shown instead, with a note saying why.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
+import av
 from PIL import Image, UnidentifiedImageError
 
 from bot.jobs import Media
 
 log = logging.getLogger(__name__)
 
-# Midjourney's largest upscales are a few MiB; anything far beyond that is not an image we asked for.
-MAX_DOWNLOAD_BYTES = 32 * 1024 * 1024
-DOWNLOAD_TIMEOUT = 30.0
+# A 4x upscale of a photo-like image is about 30 MiB as PNG; anything far beyond 64 MiB is not a result.
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+DOWNLOAD_TIMEOUT = 60.0
 FIT_WORKERS = 2
+IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "gif"})
+VIDEO_EXTENSIONS = frozenset({"mp4", "webm", "mov"})
 
 
 class MediaError(Exception):
@@ -46,13 +51,17 @@ class Prepared:
     note: str | None = None
 
 
-def filename_for(url: str, job_id: int) -> str:
-    """A short, safe file name for job `job_id`, keeping the extension of `url`."""
-    path = urlsplit(url).path
-    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else "png"
-    if ext not in {"png", "jpg", "jpeg", "webp", "gif"}:
-        ext = "png"
-    return f"job-{job_id}.{ext}"
+def filename_for(media: Media, job_id: int) -> str:
+    """A short, safe file name for job `job_id`'s media: its own extension where it is one of its kind's, else
+    the kind's usual one (a video is never saved as .png)."""
+    name = media.filename or urlsplit(media.url).path.rsplit("/", 1)[-1]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    kind = media.kind
+    if kind == "video":
+        return f"job-{job_id}.{ext if ext in VIDEO_EXTENSIONS else 'mp4'}"
+    if kind == "image":
+        return f"job-{job_id}.{ext if ext in IMAGE_EXTENSIONS else 'png'}"
+    return f"job-{job_id}.{ext or 'bin'}" if ext.isalnum() and len(ext) <= 5 else f"job-{job_id}.bin"
 
 
 async def download(session: aiohttp.ClientSession, url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES,
@@ -76,6 +85,19 @@ async def download(session: aiohttp.ClientSession, url: str, *, max_bytes: int =
             return b"".join(chunks)
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise MediaError(f"the image could not be downloaded ({type(exc).__name__})") from exc
+
+
+def first_frame(video: MediaFile) -> MediaFile:
+    """The video's first frame as a PNG (CPU-bound: run in a thread)."""
+    try:
+        with av.open(io.BytesIO(video.data), mode="r") as container:
+            frame = next(container.decode(video=0))
+            picture = frame.to_image()  # type: ignore[no-untyped-call]  # untyped in PyAV 18's stubs
+    except (av.FFmpegError, StopIteration, ValueError, OSError) as exc:
+        raise MediaError("the video's first frame could not be read") from exc
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return MediaFile(out.getvalue(), f"{video.filename.rsplit('.', 1)[0]}-first-frame.png")
 
 
 def fit(image: MediaFile, limit: int) -> MediaFile:
@@ -104,27 +126,51 @@ def fit(image: MediaFile, limit: int) -> MediaFile:
     raise MediaError("the image could not be made small enough for this channel")
 
 
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
 class MediaPreparer:
-    """Fetches a job's result and fits it to a limit, with the CPU-bound part off the event loop."""
+    """Fetches a job's result and fits it to a limit, with the CPU-bound part off the event loop, `workers` at a
+    time."""
 
     def __init__(self, session: aiohttp.ClientSession, workers: int = FIT_WORKERS) -> None:
         self._session = session
-        self._fitting = asyncio.Semaphore(workers)
+        self._cpu = asyncio.Semaphore(workers)
 
     async def prepare(self, job_id: int, media: Media | None, limit: int) -> Prepared:
         if media is None:
             return Prepared()
+        what = "video" if media.kind == "video" else "image" if media.kind == "image" else "file"
         try:
             data = await download(self._session, media.url)
         except MediaError as exc:
             log.warning("job %d: %s", job_id, exc)
-            return Prepared(link=media.url, note=f"The image could not be fetched ({exc}); it is linked instead.")
-        original = MediaFile(data, filename_for(media.url, job_id))
+            return Prepared(link=media.url, note=f"The {what} could not be fetched ({exc}); it is linked instead.")
+        original = MediaFile(data, filename_for(media, job_id))
         if len(data) <= limit:
             return Prepared(file=original)
+        if media.kind == "video":
+            return await self._video_too_large(job_id, original, limit)
+        if media.kind != "image":
+            note = f"The result ({_mib(len(data))}) is larger than this channel accepts ({_mib(limit)})."
+            return Prepared(link=media.url, note=note)
         try:
-            async with self._fitting:
+            async with self._cpu:
                 return Prepared(file=await asyncio.to_thread(fit, original, limit))
         except MediaError as exc:
             log.warning("job %d: %s; linking the image instead", job_id, exc)
             return Prepared(link=media.url)
+
+    async def _video_too_large(self, job_id: int, video: MediaFile, limit: int) -> Prepared:
+        """A video over the channel's limit: its first frame, made to fit, with a note (never a dead link)."""
+        note = (f"The video is too large for this channel ({_mib(len(video.data))}; the limit here is "
+                f"{_mib(limit)}): its first frame is shown instead.")
+        try:
+            async with self._cpu:
+                frame = await asyncio.to_thread(first_frame, video)
+                return Prepared(file=await asyncio.to_thread(fit, frame, limit), note=note)
+        except MediaError as exc:
+            log.warning("job %d: %s", job_id, exc)
+            return Prepared(note=f"The video is too large for this channel ({_mib(len(video.data))}) and its first "
+                                 "frame could not be read.")

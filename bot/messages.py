@@ -199,7 +199,7 @@ def reference_too_long(facts: BackendFacts, length: int, *, url: bool) -> str:
     """The bot's own callback URL or reference would be refused by the backend."""
     if url:
         return (f"The callback address (PUBLIC_URL plus the bot's path) is {length} characters; {facts.label} "
-                f"accepts at most {facts.ref_limit}. An admin must shorten PUBLIC_URL.")
+                f"accepts at most {facts.callback_limit}. An admin must shorten PUBLIC_URL.")
     return f"The job reference is longer than {facts.label}'s {facts.ref_limit} characters."
 
 

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     BACKEND_RETRY_ATTEMPTS: int = Field(default=8, ge=1, validation_alias=_alias("RETRY_ATTEMPTS"))
     BACKEND_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, validation_alias=_alias("TIMEOUT_SECONDS"))
     PROGRESS_EDIT_SECONDS: float = Field(default=2.0, ge=0)
+    IMAGE_WORKERS: int = Field(default=2, ge=1, le=16)
     DISCORD_GUILD_ID: int | None = None
     ALLOWED_GUILD_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
     WEBHOOK_SECRET: SecretStr | None = None

@@ -23,7 +23,7 @@ ALL_BUTTONS = [
     "Vary (Strong)", "Vary (Subtle)", "Zoom Out 1.5x", "Zoom Out 2x", "Make Square",
     "Upscale (2x)", "Upscale (4x)", "Upscale (Subtle)", "Upscale (Creative)",
     "Redo Upscale (2x)", "Redo Upscale (4x)", "Redo Upscale (Subtle)", "Redo Upscale (Creative)",
-    "Make Variations", "Remaster", "Custom Zoom", "Animate (High motion)",
+    "Make Variations", "Remaster", "Custom Zoom", "Animate (High motion)", "Retexture",
 ]  # fmt: skip
 
 
@@ -173,7 +173,7 @@ async def test_every_button_kind_gets_a_working_button_and_none_is_dropped(fake_
         assert "label" not in button_of(first, "🔄")
 
         kinds = ["U2", "V3", "🔄", "⬅️", "Vary (Subtle)", "Zoom Out 1.5x", "Make Square", "Upscale (4x)",
-                 "Redo Upscale (2x)", "Make Variations", "Remaster", "Animate (High motion)"]
+                 "Redo Upscale (2x)", "Make Variations", "Remaster", "Animate (High motion)", "Retexture"]
         for name in kinds:
             message = first if name in names(first) else more
             record = await click(fake, message, name)
@@ -184,9 +184,8 @@ async def test_every_button_kind_gets_a_working_button_and_none_is_dropped(fake_
         assert all(body["jobid"] == jobid and "prompt" not in body for body in sent(sim))
 
         # The simulator does not know the new button yet: useapi's 400 comes back in words naming it.
-        failed = await card(fake, 2 + kinds.index("Animate (High motion)"),
-                            lambda m: "❌" in m.get("content", ""))
-        assert "does not support the button `Animate (High motion)`" in failed["content"]
+        failed = await card(fake, 2 + kinds.index("Retexture"), lambda m: "❌" in m.get("content", ""))
+        assert "does not support the button `Retexture`" in failed["content"]
 
 
 # -- Custom Zoom -------------------------------------------------------------------------------------------

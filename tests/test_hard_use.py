@@ -134,3 +134,49 @@ async def test_the_working_message_shows_the_preview_the_backend_gives(fake_disc
         await sim.complete(jobid)
         result = await card(fake, 1)
         assert result["embeds"] == [] and result["attachments"], "the result replaces the preview"
+
+
+async def test_a_video_result_is_posted_as_a_video_with_its_extend_buttons(fake_discord: FakeDiscord,
+                                                                           tmp_path: Path) -> None:
+    fake = fake_discord
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **FAST):
+        shown = await grid(fake, sim)
+        await private(await fake.click(int(str(shown["id"])), str(button_of(shown, "U1")["custom_id"]), user=ALICE))
+        await sim.complete(await eventually(lambda: next(iter(sim.executing()), None)))
+        upscale = await card(fake, 2)
+        animate_id = str(button_of(upscale, "Animate (High motion)")["custom_id"])
+        animate = await fake.click(int(str(upscale["id"])), animate_id, user=ALICE)
+        assert "is on its way" in await private(animate)
+        await sim.complete(await eventually(lambda: next(iter(sim.executing()), None)))
+        video = await card(fake, 3)
+        (attachment,) = video["attachments"]
+        assert attachment["filename"] == "job-3.mp4" and attachment["content_type"] == "video/mp4"
+        assert fake.attachment_bytes(attachment)[4:8] == b"ftyp", "the MP4 itself, not an image"
+        names = [c.get("label") for row in video["components"] for c in row["components"]]
+        assert names == ["Extend (High motion)", "Extend (Low motion)"]
+
+
+async def test_a_video_too_large_for_the_channel_shows_its_first_frame_and_says_why(fake_discord: FakeDiscord,
+                                                                                    tmp_path: Path) -> None:
+    fake = fake_discord
+    limit = fake.guilds[GUILD_ID].filesize_limit
+    sim = Simulator(token="sim-token-0123456789", job_seconds=None, image_bytes=limit + 512 * 1024)
+    await sim.start()
+    try:
+        async with running_bot(fake, sim, tmp_path, **FAST):
+            shown = await grid(fake, sim)
+            await private(await fake.click(int(str(shown["id"])), str(button_of(shown, "U1")["custom_id"]),
+                                           user=ALICE))
+            await sim.complete(await eventually(lambda: next(iter(sim.executing()), None)))
+            upscale = await card(fake, 2)
+            await private(await fake.click(int(str(upscale["id"])),
+                                           str(button_of(upscale, "Animate (Low motion)")["custom_id"]), user=ALICE))
+            await sim.complete(await eventually(lambda: next(iter(sim.executing()), None)))
+            video = await card(fake, 3)
+            (attachment,) = video["attachments"]
+            assert attachment["filename"].endswith("-first-frame.png") and attachment["size"] <= limit
+            assert fake.attachment_bytes(attachment).startswith(b"\x89PNG")
+            assert "The video is too large for this channel" in video["content"]
+            assert "http" not in video["content"].split("too large")[1], "no link to a file that will expire"
+    finally:
+        await sim.close()

@@ -151,7 +151,8 @@ class BackendFacts:
     account: str  # the account in sentences: 'useapi account'
     token_setting: str  # the setting holding its token, for admins
     prompt_limit: int  # the longest prompt it accepts
-    ref_limit: int  # the longest reference and callback URL it accepts
+    ref_limit: int  # the longest reference (replyRef, state) it accepts
+    callback_limit: int  # the longest callback URL it accepts
     one_shot: frozenset[str]  # buttons that make at most one job per parent (U1..U4)
     needs_prompt: frozenset[str] = frozenset()  # buttons that cannot go without a prompt (Custom Zoom)
     remix_prompt: frozenset[str] = frozenset()  # buttons that take a prompt while Remix is on

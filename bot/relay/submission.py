@@ -121,7 +121,7 @@ class Submission:
         facts = self._backend.facts
         ref = job.ref if job is not None else f"{self._store.identity}-{10**18}"
         url = self._updates.urls.for_ref(ref) or ""
-        if len(url) > facts.ref_limit:
+        if len(url) > facts.callback_limit:
             return messages.reference_too_long(facts, len(url), url=True)
         if len(ref) > facts.ref_limit:
             return messages.reference_too_long(facts, len(ref), url=False)

@@ -171,6 +171,8 @@ async def test_an_outage_is_unavailable_and_passes(rig: Rig) -> None:
 
 async def test_the_facts_the_relay_reads(rig: Rig) -> None:
     facts = rig.backend.facts
-    assert facts.name and facts.label and facts.prompt_limit >= 1000 and facts.ref_limit >= 256
+    # References are `<identity>-<job>` (under 30 characters); callback URLs carry PUBLIC_URL and the secret.
+    assert facts.name and facts.label and facts.prompt_limit >= 1000 and facts.ref_limit >= 64
+    assert facts.callback_limit >= 256
     assert facts.one_shot == frozenset({"U1", "U2", "U3", "U4"})
     assert "Custom Zoom" in facts.needs_prompt and "V1" in facts.remix_prompt

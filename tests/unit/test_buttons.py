@@ -41,6 +41,7 @@ def test_an_upscale_is_laid_out_by_family() -> None:
         ["Vary (Subtle)", "Vary (Strong)"],
         ["Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom"],
         ["⬅️", "➡️", "⬆️", "⬇️"],
+        ["Animate (High motion)", "Animate (Low motion)"],
     ]
 
 

@@ -21,7 +21,7 @@ from bot.limits import Allowance, Usage
 
 MJ_PROXY = BackendFacts(
     name="mjproxy", label="the mj-proxy", account="mj-proxy account", token_setting="MJPROXY_TOKEN",
-    prompt_limit=4000, ref_limit=255, one_shot=frozenset({"U1", "U2", "U3", "U4"}),
+    prompt_limit=4000, ref_limit=255, callback_limit=2000, one_shot=frozenset({"U1", "U2", "U3", "U4"}),
 )
 
 

@@ -33,6 +33,7 @@ FACTS = BackendFacts(
     token_setting="USEAPI_TOKEN",  # noqa: S106 - the setting's name, not its value
     prompt_limit=MAX_PROMPT,
     ref_limit=MAX_REPLY,
+    callback_limit=MAX_REPLY,
     one_shot=ONE_SHOT_BUTTONS,
     needs_prompt=frozenset({CUSTOM_ZOOM}),
     remix_prompt=REMIX_BUTTONS,

@@ -8,10 +8,12 @@ both in /work/shared/reference. Pure data: importing it pulls in neither aiohttp
 from __future__ import annotations
 
 __all__ = [
+    "ANIMATE_BUTTONS",
     "ARROWS",
     "CUSTOM_ZOOM",
     "DEFAULT_MAX_JOBS",
     "EXECUTING_STATUSES",
+    "EXTEND_BUTTONS",
     "FINAL_STATUSES",
     "GRID_BUTTONS",
     "MAX_JOBS_LIMIT",
@@ -27,6 +29,9 @@ ARROWS = ["⬅️", "➡️", "⬆️", "⬇️"]
 CUSTOM_ZOOM = "Custom Zoom"
 # What a completed grid offers, and what a completed U1..U4 upscale offers, in Midjourney's order.
 GRID_BUTTONS = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
+# Midjourney's video buttons (useapi's later jobs/button page): Animate under an upscale, Extend under a video.
+ANIMATE_BUTTONS = ["Animate (High motion)", "Animate (Low motion)"]
+EXTEND_BUTTONS = ["Extend (High motion)", "Extend (Low motion)"]
 UPSCALE_BUTTONS = [
     "Upscale (Subtle)",
     "Upscale (Creative)",
@@ -36,15 +41,16 @@ UPSCALE_BUTTONS = [
     "Zoom Out 1.5x",
     CUSTOM_ZOOM,
     *ARROWS,
+    *ANIMATE_BUTTONS,
 ]
-# The button enum of useapi's OpenAPI file: anything else is "not supported".
+# The button enum of useapi's OpenAPI file, and the video buttons added since: anything else is "not supported".
 SUPPORTED_BUTTONS = frozenset(
     {
         "U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", *ARROWS, "🔄",
         "Vary (Strong)", "Vary (Subtle)", "Zoom Out 1.5x", "Zoom Out 2x",
         "Upscale (2x)", "Upscale (4x)", "Upscale (Subtle)", "Upscale (Creative)",
         "Redo Upscale (2x)", "Redo Upscale (4x)", "Redo Upscale (Subtle)", "Redo Upscale (Creative)",
-        "Make Square", "Make Variations", "Remaster", CUSTOM_ZOOM,
+        "Make Square", "Make Variations", "Remaster", CUSTOM_ZOOM, *ANIMATE_BUTTONS, *EXTEND_BUTTONS,
     }
 )  # fmt: skip
 # Each of these runs once per job: a second press answers 409 with the child that already ran it.

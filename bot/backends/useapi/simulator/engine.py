@@ -16,13 +16,14 @@ import aiohttp
 
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS, EXECUTING_STATUSES
 
-from .images import render_png
+from .images import render_mp4, render_png
 from .jobs import (
     IdMaker,
     attachment,
     file_name,
     final_content,
     is_single_image,
+    is_video,
     mask,
     next_buttons,
     now_iso,
@@ -285,20 +286,24 @@ class JobEngine:
         """Complete the job with its image and next buttons; returns the callback's delivery, if there is one."""
         job = self.jobs[jobid]
         button = job.get("button")
-        single = is_single_image(button)
-        side = 256 if single else 128
-        if self._image_bytes:
-            png, side = await asyncio.to_thread(render_png, jobid, side, not single, self._image_bytes)
-        else:
-            png, side = render_png(jobid, side, not single, None)
-        name = file_name(jobid)
-        self._files[name] = png
         root = self._meta[jobid].root or self.root or ""
-        job.update(
-            content=final_content(job.get("prompt", ""), button),
-            buttons=next_buttons(button),
-            attachments=[attachment(root, name, len(png), side, self.ids.snowflake())],
-        )
+        if is_video(button):
+            mp4 = await asyncio.to_thread(render_mp4, jobid, 128, 12, self._image_bytes)
+            name = file_name(jobid, "mp4")
+            self._files[name] = mp4
+            made = attachment(root, name, len(mp4), 128, self.ids.snowflake(), content_type="video/mp4")
+        else:
+            single = is_single_image(button)
+            side = 256 if single else 128
+            if self._image_bytes:
+                png, side = await asyncio.to_thread(render_png, jobid, side, not single, self._image_bytes)
+            else:
+                png, side = render_png(jobid, side, not single, None)
+            name = file_name(jobid)
+            self._files[name] = png
+            made = attachment(root, name, len(png), side, self.ids.snowflake())
+        job.update(content=final_content(job.get("prompt", ""), button), buttons=next_buttons(button),
+                   attachments=[made])
         job.pop("error", None)
         job.pop("errorDetails", None)
         return self.set_final(jobid, "completed")

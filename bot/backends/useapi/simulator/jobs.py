@@ -7,7 +7,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.backends.useapi.facts import ARROWS, CUSTOM_ZOOM, GRID_BUTTONS, ONE_SHOT_BUTTONS, UPSCALE_BUTTONS
+from bot.backends.useapi.facts import (
+    ARROWS,
+    CUSTOM_ZOOM,
+    EXTEND_BUTTONS,
+    GRID_BUTTONS,
+    ONE_SHOT_BUTTONS,
+    UPSCALE_BUTTONS,
+)
 
 MENTION = "<@1308>"
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -52,8 +59,15 @@ def is_single_image(button: str | None) -> bool:
     return button is not None and (button in ONE_SHOT_BUTTONS or "Upscale (" in button)
 
 
+def is_video(button: str | None) -> bool:
+    """Whether the job this button makes is a video (Midjourney's Animate, and Extend of a video)."""
+    return button is not None and button.startswith(("Animate (", "Extend ("))
+
+
 def next_buttons(button: str | None) -> list[str]:
     """The buttons under the result of a job made by this button (None: an imagine)."""
+    if is_video(button):
+        return list(EXTEND_BUTTONS)
     if button in ONE_SHOT_BUTTONS:
         return list(UPSCALE_BUTTONS)
     if button is not None and "Upscale (" in button:
@@ -97,13 +111,14 @@ def final_content(prompt: str, button: str | None) -> str:
     return f"**{prompt}** - {label(button)}{MENTION}{suffix}"
 
 
-def file_name(jobid: str) -> str:
-    """The name the result image of a job is served under."""
-    return f"{hashlib.sha256(jobid.encode()).hexdigest()[:24]}.png"
+def file_name(jobid: str, extension: str = "png") -> str:
+    """The name the result file of a job is served under."""
+    return f"{hashlib.sha256(jobid.encode()).hexdigest()[:24]}.{extension}"
 
 
-def attachment(root: str, name: str, size: int, side: int, attachment_id: str) -> dict[str, Any]:
-    """A Discord attachment for a served image, with signed-looking CDN query parameters."""
+def attachment(root: str, name: str, size: int, side: int, attachment_id: str, *,
+               content_type: str = "image/png") -> dict[str, Any]:
+    """A Discord attachment for a served file, with signed-looking CDN query parameters."""
     now = int(time.time())
     expires = now + 24 * 3600
     signature = hashlib.sha256(f"{name}{expires}".encode()).hexdigest()
@@ -113,7 +128,7 @@ def attachment(root: str, name: str, size: int, side: int, attachment_id: str) -
         "url": f"{root}/attachments/{name}{query}",
         "proxy_url": f"{root}/media/attachments/{name}{query}",
         "filename": f"simulated_{name}",
-        "content_type": "image/png",
+        "content_type": content_type,
         "size": size,
         "width": side,
         "height": side,

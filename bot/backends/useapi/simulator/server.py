@@ -380,4 +380,5 @@ class Simulator(JobControls):
         data = self.engine.file(request.match_info["name"])
         if data is None:
             return web.Response(status=404, text="404: Not Found")
-        return web.Response(body=data, content_type="image/png")
+        kind = "video/mp4" if request.match_info["name"].endswith(".mp4") else "image/png"
+        return web.Response(body=data, content_type=kind)
