@@ -162,7 +162,8 @@ class MjproxyBackend:
 
     async def health(self) -> list[str]:
         tasks = await self._call(self.client.latest())
-        reached = f"{self.facts.label_start} answers at {self.client.base_url} ({len(tasks)} recent tasks listed)"
+        count = f"{len(tasks)} recent task{'' if len(tasks) == 1 else 's'}"
+        reached = f"{self.facts.label_start} answers at {self.client.base_url} (GET /task/list: {count})"
         if self.client.has_token:
             return [reached, f"it accepts the token in {self.facts.token_setting}"]
         return [reached, f"no {self.facts.token_setting} is set, and it takes calls without one"]
