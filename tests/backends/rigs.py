@@ -16,6 +16,10 @@ import aiohttp
 from aiohttp import web
 
 from bot.backends.base import Backend
+from bot.backends.mjproxy.backend import MjproxyBackend
+from bot.backends.mjproxy.client import MjproxyClient
+from bot.backends.mjproxy.facts import CODE_BANNED_PROMPT, CODE_FAILURE, CODE_QUEUE_REJECTED, CODE_VALIDATION_ERROR
+from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
 from bot.backends.useapi.backend import UseapiBackend
 from bot.backends.useapi.client import UseapiClient
 from bot.backends.useapi.simulator import Simulator
@@ -136,4 +140,51 @@ async def useapi_rig() -> AsyncIterator[Rig]:
         await receiver.close()
 
 
-RIGS: dict[str, Callable[[], AbstractAsyncContextManager[Rig]]] = {"useapi": useapi_rig}
+class MjproxyRig:
+    """mj-proxy and its simulator, whose tasks run until the test says; refusals are its result codes."""
+
+    refusable = frozenset({ErrorKind.BUSY, ErrorKind.MODERATED, ErrorKind.BAD_REQUEST, ErrorKind.JOB_FAILED})
+    _CODE: ClassVar[dict[ErrorKind, int]] = {ErrorKind.BUSY: CODE_QUEUE_REJECTED,
+                                             ErrorKind.MODERATED: CODE_BANNED_PROMPT,
+                                             ErrorKind.BAD_REQUEST: CODE_VALIDATION_ERROR,
+                                             ErrorKind.JOB_FAILED: CODE_FAILURE}
+
+    def __init__(self, sim: MjproxySimulator, session: aiohttp.ClientSession, receiver: Receiver) -> None:
+        self.sim = sim
+        self.session = session
+        self.receiver = receiver
+        self.backend: Backend = self.with_token("rig-token-0123456789")
+
+    def with_token(self, token: str) -> Backend:
+        return MjproxyBackend(MjproxyClient(self.session, self.sim.base_url, token, timeout=5.0))
+
+    async def finish(self, job_id: str) -> None:
+        await self.sim.complete(job_id)
+
+    async def fail(self, job_id: str) -> None:
+        await self.sim.fail(job_id)
+
+    async def progress(self, job_id: str, percent: int) -> None:
+        await self.sim.progress(job_id, percent)
+
+    def refuse_next(self, kind: ErrorKind) -> None:
+        for endpoint in ("submit/imagine", "submit/action"):
+            self.sim.inject(endpoint, self._CODE[kind])
+
+    def down(self, is_down: bool) -> None:
+        self.sim.set_outage(is_down)
+
+
+@asynccontextmanager
+async def mjproxy_rig() -> AsyncIterator[Rig]:
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        async with MjproxySimulator(token="rig-token-0123456789", job_seconds=None) as sim, \
+                aiohttp.ClientSession() as session:
+            yield MjproxyRig(sim, session, receiver)
+    finally:
+        await receiver.close()
+
+
+RIGS: dict[str, Callable[[], AbstractAsyncContextManager[Rig]]] = {"useapi": useapi_rig, "mjproxy": mjproxy_rig}
