@@ -24,7 +24,16 @@ from bot.backends.base import (
 
 from . import answers, errors
 from .client import MjproxyClient
-from .facts import CUSTOM_ZOOM, MAX_PROMPT, MAX_STATE, MODAL, ONE_SHOT_BUTTONS, REMIX_BUTTONS, UNSUPPORTED_BUTTONS
+from .facts import (
+    CUSTOM_ZOOM,
+    MAX_NOTIFY_HOOK,
+    MAX_PROMPT,
+    MAX_STATE,
+    MODAL,
+    ONE_SHOT_BUTTONS,
+    REMIX_BUTTONS,
+    UNSUPPORTED_BUTTONS,
+)
 from .models import SubmitResult, Task
 
 __all__ = ["FACTS", "MAX_TASK_ID_LENGTH", "MjproxyBackend"]
@@ -39,8 +48,9 @@ FACTS = BackendFacts(
     account="mj-proxy account",
     token_setting="MJPROXY_TOKEN",  # noqa: S106 - the setting's name, not its value
     prompt_limit=MAX_PROMPT,
-    # One limit for both: state takes 255 characters, notifyHook 2000 (SubmitController.NewTask).
+    # state takes 255 characters, notifyHook 2000 (SubmitController.NewTask).
     ref_limit=MAX_STATE,
+    callback_limit=MAX_NOTIFY_HOOK,
     one_shot=ONE_SHOT_BUTTONS,
     needs_prompt=frozenset({CUSTOM_ZOOM}),
     remix_prompt=REMIX_BUTTONS,
