@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.backends import open_backend
+from bot.backends import chosen_backend, open_backend
 from bot.limits import Limits
 from bot.logs import SecretMasker, mask_body
 from bot.media import MediaPreparer
@@ -101,7 +101,7 @@ class RelayBot(commands.Bot):
         secret = (settings.WEBHOOK_SECRET.get_secret_value() if settings.WEBHOOK_SECRET
                   else await self.store.state.webhook_secret(secrets.token_urlsafe(32)))
         self.masker.add(secret)
-        opened = await open_backend(settings, self.session, observer=self.metrics.useapi_answer,
+        opened = await open_backend(settings, self.session, observer=self.metrics.answers_of(chosen_backend(settings)),
                                     mask=lambda body: mask_body(body, secret), job_seconds=SIMULATED_JOB_SECONDS)
         self._close_backend = opened.close
         self.simulator = opened.simulator

@@ -81,8 +81,8 @@ def explain(error: BackendError, facts: BackendFacts, *, attempts: int | None = 
         return Explained(
             f"The bot's {facts.account} is misconfigured; an admin has been told.",
             f"The bot's {facts.account} is misconfigured, so nothing can be sent now. An admin has been told.",
-            f"{answered} ({error.detail}): the API token in {facts.token_setting} was refused. Nothing is retried "
-            "until it is fixed.",
+            f"{answered} ({error.detail}): the API token in {facts.token_setting} was refused{facts.token_refused}. "
+            "Nothing is retried until it is fixed.",
         )
     if kind is ErrorKind.NO_SUBSCRIPTION:
         return Explained(
@@ -165,8 +165,8 @@ def retry_note(facts: BackendFacts, attempt: int, delay: float) -> str:
 
 
 def backend_queue_note(facts: BackendFacts, ahead: int) -> str:
-    """The working message's note while the job waits in the backend's own queue."""
-    return f"Accepted into {facts.label}'s own queue: {ahead} job(s) ahead of it there."
+    """The working message's note while the job waits in the backend's own queue (`ahead` jobs before it)."""
+    return f"Accepted into {facts.label}'s own queue: #{ahead + 1} in line there."
 
 
 def backend_gone(backend: str) -> str:

@@ -6,6 +6,8 @@ benchmarks) do not collide.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -29,6 +31,8 @@ class Metrics:
                                     registry=self.registry)
         self.useapi_answers = Counter("relay_useapi_answers", "useapi answers by endpoint and HTTP status "
                                       "(0: no answer)", ["endpoint", "code"], registry=self.registry)
+        self.mjproxy_answers = Counter("relay_mjproxy_answers", "mj-proxy answers by endpoint and HTTP status "
+                                       "(0: no answer)", ["endpoint", "code"], registry=self.registry)
         self.callbacks = Counter("relay_callbacks", "Callback deliveries by outcome", ["outcome"],
                                  registry=self.registry)
         self.discord_failures = Counter("relay_discord_post_failures", "Discord refused or failed a post or edit",
@@ -38,8 +42,14 @@ class Metrics:
         self.ack_latency = Histogram("relay_ack_latency_seconds", "Interaction created to acknowledged",
                                      ["kind"], buckets=ACK_BUCKETS, registry=self.registry)
 
-    def useapi_answer(self, endpoint: str, code: int) -> None:
-        self.useapi_answers.labels(endpoint=endpoint, code=str(code)).inc()
+    def answers_of(self, backend: str) -> Callable[[str, int], None]:
+        """The observer a backend's client tells each answer to (endpoint, HTTP status or 0)."""
+        counter = self.mjproxy_answers if backend == "mjproxy" else self.useapi_answers
+
+        def observe(endpoint: str, code: int) -> None:
+            counter.labels(endpoint=endpoint, code=str(code)).inc()
+
+        return observe
 
     def callback(self, outcome: str) -> None:
         self.callbacks.labels(outcome=outcome).inc()

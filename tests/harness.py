@@ -12,12 +12,11 @@ import sys
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import discord
 
-from bot.backends.useapi.simulator import Simulator
 from bot.client import RelayBot
 from bot.settings import Settings
 from bot.store import Store
@@ -54,15 +53,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bot_env(fake: FakeDiscord, sim: Simulator, db_path: Path, *, callbacks: bool = True, port: int | None = None,
+class Served(Protocol):
+    """A backend simulator, as far as the bot's settings go: where it listens."""
+
+    @property
+    def base_url(self) -> str: ...
+
+
+def backend_env(sim: Served) -> dict[str, str]:
+    """The settings that point the bot at this simulator: useapi's, or mj-proxy's (its base ends in /mj)."""
+    if sim.base_url.endswith("/mj"):
+        return {"BACKEND": "mjproxy", "MJPROXY_URL": sim.base_url, "MJPROXY_TOKEN": SIM_TOKEN}
+    return {"USEAPI_TOKEN": SIM_TOKEN, "USEAPI_BASE_URL": sim.base_url}
+
+
+def bot_env(fake: FakeDiscord, sim: Served, db_path: Path, *, callbacks: bool = True, port: int | None = None,
             **extra: Any) -> dict[str, str]:
     """The environment an operator would give the bot, pointed at the fakes."""
     port = port or free_port()
     env = {
         "DISCORD_TOKEN": fake.token,
         "DISCORD_API_BASE": fake.api_base,
-        "USEAPI_TOKEN": SIM_TOKEN,
-        "USEAPI_BASE_URL": sim.base_url,
+        **backend_env(sim),
         "DATABASE_PATH": str(db_path),
         "HOST": "127.0.0.1",
         "PORT": str(port),

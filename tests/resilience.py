@@ -87,6 +87,13 @@ def secret_from(simulator: Simulator) -> str:
     raise AssertionError("no replyUrl was sent to useapi")
 
 
+def stored_secret(db_path: Path) -> str:
+    """The callback secret the bot made and kept in its database."""
+    with closing(sqlite3.connect(db_path)) as db:
+        row = db.execute("SELECT webhook_secret FROM relay_state").fetchone()
+    return str(row[0])
+
+
 def jobid_of(simulator: Simulator, job_id: int) -> str:
     """The useapi jobid the simulator gave to local job `job_id` (its replyRef)."""
     for jobid, job in simulator.jobs.items():

@@ -11,17 +11,21 @@ from typing import Any
 import aiohttp
 
 from bot.backends.base import Backend
+from bot.backends.mjproxy.backend import FACTS as MJPROXY_FACTS
+from bot.backends.mjproxy.backend import MjproxyBackend
+from bot.backends.mjproxy.client import MjproxyClient
+from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
 from bot.backends.useapi.backend import FACTS as USEAPI_FACTS
 from bot.backends.useapi.backend import UseapiBackend
 from bot.backends.useapi.client import UseapiClient
-from bot.backends.useapi.simulator import Simulator
+from bot.backends.useapi.simulator import Simulator as UseapiSimulator
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # The /imagine option allows the longest prompt any backend takes; each backend's own limit is checked before
 # anything is sent.
-LARGEST_PROMPT = max(facts.prompt_limit for facts in (USEAPI_FACTS,))
+LARGEST_PROMPT = max(facts.prompt_limit for facts in (USEAPI_FACTS, MJPROXY_FACTS))
 
 Observer = Callable[[str, int], None]
 Masker = Callable[[dict[str, Any]], dict[str, Any]]
@@ -40,9 +44,8 @@ class OpenedBackend:
 
 
 def chosen_backend(settings: Settings) -> str:
-    """The name of the backend the settings choose."""
-    del settings  # one backend so far: useapi (or its simulator)
-    return USEAPI_FACTS.name
+    """The name of the backend the settings choose (the simulator is useapi's)."""
+    return MJPROXY_FACTS.name if settings.backend == "mjproxy" else USEAPI_FACTS.name
 
 
 async def _nothing() -> None:
@@ -55,19 +58,46 @@ async def open_backend(settings: Settings, session: aiohttp.ClientSession, *, ob
     """Open the backend the settings choose; without its credentials, its embedded simulator (jobs of
     `job_seconds`, results that say they are simulated)."""
     call_timeout = settings.BACKEND_TIMEOUT_SECONDS if timeout is None else timeout
+    if settings.backend == "mjproxy":
+        return await _open_mjproxy(settings, session, observer, mask, job_seconds, call_timeout)
+    return await _open_useapi(settings, session, observer, mask, job_seconds, call_timeout)
+
+
+async def _open_useapi(settings: Settings, session: aiohttp.ClientSession, observer: Observer | None,
+                       mask: Masker | None, job_seconds: float, timeout: float) -> OpenedBackend:
     discord_value = settings.USEAPI_DISCORD.get_secret_value() if settings.USEAPI_DISCORD else None
-    if settings.USEAPI_TOKEN is not None:
+    if settings.USEAPI_TOKEN is not None and settings.backend != "simulator":
         client = UseapiClient(session, settings.USEAPI_BASE_URL, settings.USEAPI_TOKEN.get_secret_value(),
                               channel=settings.USEAPI_CHANNEL, discord=discord_value, observer=observer,
-                              timeout=call_timeout)
+                              timeout=timeout)
         return OpenedBackend(UseapiBackend(client, mask=mask), settings.USEAPI_BASE_URL, None, _nothing,
                              settings.USEAPI_MAX_JOBS)
-    simulator = Simulator(token=None, job_seconds=job_seconds)
+    simulator = UseapiSimulator(token=None, job_seconds=job_seconds)
     await simulator.start("127.0.0.1", 0)
     client = UseapiClient(session, simulator.base_url, "simulated", channel=settings.USEAPI_CHANNEL,
-                          discord=discord_value, observer=observer, timeout=call_timeout)
-    log.warning("USEAPI_TOKEN is not set: jobs run on the embedded useapi SIMULATOR at %s; "
-                "every result is simulated, not from Midjourney", simulator.base_url)
+                          discord=discord_value, observer=observer, timeout=timeout)
+    reason = "the bot runs its embedded simulator (BACKEND=simulator)" if settings.backend == "simulator" \
+        else "no `USEAPI_TOKEN` is set"
+    log.warning("%s: jobs run on the embedded useapi SIMULATOR at %s; every result is simulated, not from "
+                "Midjourney", reason.replace("`", ""), simulator.base_url)
     return OpenedBackend(UseapiBackend(client, simulated=True, mask=mask),
-                         f"the embedded simulator at {simulator.base_url}", "no `USEAPI_TOKEN` is set",
-                         simulator.close, settings.USEAPI_MAX_JOBS, simulator)
+                         f"the embedded simulator at {simulator.base_url}", reason, simulator.close,
+                         settings.USEAPI_MAX_JOBS, simulator)
+
+
+async def _open_mjproxy(settings: Settings, session: aiohttp.ClientSession, observer: Observer | None,
+                        mask: Masker | None, job_seconds: float, timeout: float) -> OpenedBackend:
+    if settings.MJPROXY_URL is not None:
+        token = settings.MJPROXY_TOKEN.get_secret_value() if settings.MJPROXY_TOKEN else None
+        client = MjproxyClient(session, settings.MJPROXY_URL, token, auth_scheme=settings.MJPROXY_AUTH_SCHEME,
+                               timeout=timeout, observer=observer)
+        return OpenedBackend(MjproxyBackend(client, mask=mask), settings.MJPROXY_URL, None, _nothing,
+                             settings.MJPROXY_MAX_JOBS)
+    simulator = MjproxySimulator(token=None, job_seconds=job_seconds)
+    await simulator.start("127.0.0.1", 0)
+    client = MjproxyClient(session, simulator.base_url, None, timeout=timeout, observer=observer)
+    log.warning("MJPROXY_URL is not set: jobs run on the embedded mj-proxy SIMULATOR at %s; every result is "
+                "simulated, not from Midjourney", simulator.base_url)
+    return OpenedBackend(MjproxyBackend(client, simulated=True, mask=mask),
+                         f"the embedded mj-proxy simulator at {simulator.base_url}", "no `MJPROXY_URL` is set",
+                         simulator.close, settings.MJPROXY_MAX_JOBS, simulator)

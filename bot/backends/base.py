@@ -158,6 +158,7 @@ class BackendFacts:
     remix_prompt: frozenset[str] = frozenset()  # buttons that take a prompt while Remix is on
     unsupported: Mapping[str, str] = field(default_factory=dict)  # button → why the relay cannot serve it yet
     retention_days: int | None = None  # how long it keeps jobs, when it says
+    token_refused: str = ""  # what else a refused token can mean there, for admins
 
     @property
     def label_start(self) -> str:

@@ -191,7 +191,7 @@ class Submission:
         log.info("job %d: accepted by %s as %s", job.id, backend.facts.label, result.job_id)
         if result.is_final:
             await self._updates.apply(running, result)
-        elif result.status is BackendStatus.QUEUED and result.queue_position:
+        elif result.status is BackendStatus.QUEUED and result.queue_position is not None:
             await self._display.show(running, messages.backend_queue_note(backend.facts, result.queue_position))
         else:
             await self._display.show(running)

@@ -56,6 +56,7 @@ FACTS = BackendFacts(
     remix_prompt=REMIX_BUTTONS,
     unsupported=UNSUPPORTED_BUTTONS,
     retention_days=None,  # the proxy keeps its tasks in its own database until its admin clears them
+    token_refused=", or the proxy's account for it is disabled",  # noqa: S106 - words, not a token
 )
 # Callback ids are checked before anything is looked up: trueai's are 16 digits (milliseconds and 3 more).
 MAX_TASK_ID_LENGTH = 64
