@@ -43,7 +43,7 @@ from bench.common import (
     stack,
 )
 from bot.backends.useapi.simulator import GRID_BUTTONS, UPSCALE_BUTTONS
-from bot.store import Store
+from bot.store import open_store
 from tests.fakediscord import CHANNEL_ID, GUILD_ID, InteractionRecord
 from tests.harness import SIM_TOKEN
 
@@ -251,7 +251,7 @@ async def probe(bench: Stack, seconds: float, interval: float = 0.1) -> list[flo
 
 async def store_pages(path: Path, per_owner: dict[int, int], count: int) -> list[float]:
     """Milliseconds per Store.list_jobs page (10 jobs, newest first, at a random depth) on this database."""
-    store = await Store.open(str(path))
+    store = await open_store(str(path))
     rng = random.Random(1)
     busiest = sorted(per_owner, key=per_owner.__getitem__, reverse=True)[:10]
     timings: list[float] = []
@@ -270,7 +270,7 @@ async def store_pages(path: Path, per_owner: dict[int, int], count: int) -> list
 async def measure(args: Any, jobs: int) -> dict[str, Any]:
     results: dict[str, Any] = {"ready": [], "first_ack": [], "first_reply": [], "rss": [], "hwm": []}
     async with stack(sim={"job_seconds": None, "progress_steps": 0}, validate=args.validate) as bench:
-        store = await Store.open(str(bench.db_path))  # the schema, as the bot itself would create it
+        store = await open_store(str(bench.db_path))  # the schema, as the bot itself would create it
         await store.close()
         started = time.monotonic()
         per_owner = fill(bench.db_path, jobs) if jobs else {}

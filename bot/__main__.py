@@ -19,7 +19,7 @@ import discord
 from bot.client import RelayBot
 from bot.logs import SecretMasker, setup_logging
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store
+from bot.store import open_store
 
 log = logging.getLogger("bot")
 
@@ -62,7 +62,7 @@ async def run(settings: Settings, masker: SecretMasker) -> None:
     # responses included, goes to DISCORD_API_BASE.
     discord.http.Route.BASE = settings.DISCORD_API_BASE
     async with aiohttp.ClientSession() as session:
-        store = await Store.open(settings.DATABASE_PATH)
+        store = await open_store(settings.DATABASE_PATH)
         try:
             bot = RelayBot(settings, store, session, masker=masker)
             async with bot:

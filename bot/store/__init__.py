@@ -1,14 +1,19 @@
 """The relay's memory: jobs and who owns them, the message that shows each, team settings, the relay's state.
 
-`Store` is the store the bot opens; each part (`jobs`, `teams`, `state`) has its own typed accessors.
+`Store` is the contract (bot/store/base.py); `open_store` opens the configured one: SQLite at DATABASE_PATH,
+the embedded default.
 """
 
 from __future__ import annotations
 
-from bot.store.base import OneShotTaken, StoreError
+from bot.store.base import JobStore, OneShotTaken, StateStore, Store, StoreError, TeamStore
 from bot.store.records import job_ref
 from bot.store.sqlite import SqliteStore
 
-Store = SqliteStore
+__all__ = ["JobStore", "OneShotTaken", "SqliteStore", "StateStore", "Store", "StoreError", "TeamStore",
+           "job_ref", "open_store"]
 
-__all__ = ["OneShotTaken", "SqliteStore", "Store", "StoreError", "job_ref"]
+
+async def open_store(database_path: str) -> Store:
+    """The configured store, open and migrated."""
+    return await SqliteStore.open(database_path)
