@@ -80,6 +80,7 @@ class RelayBot(commands.Bot):
         self.metrics = Metrics()
         self.simulator: object | None = None
         self.listener: Listener | None = None
+        self.media: MediaPreparer | None = None
         self._close_backend: Callable[[], Awaitable[None]] | None = None
 
     def refusal(self, guild_id: int | None) -> str | None:
@@ -112,9 +113,9 @@ class RelayBot(commands.Bot):
                          if settings.PUBLIC_URL else None)
         if callback_base is None:
             log.info("PUBLIC_URL is not set: following jobs by polling every %.0fs", settings.POLL_INTERVAL)
+        self.media = MediaPreparer(self.session, settings.IMAGE_WORKERS)
         self.relay = Relay(settings=relay_settings(settings, opened.max_jobs), store=self.store, backend=backend,
-                           publisher=self.publisher, media=MediaPreparer(self.session, settings.IMAGE_WORKERS),
-                           callback_base=callback_base,
+                           publisher=self.publisher, media=self.media, callback_base=callback_base,
                            metrics=self.metrics)
         metrics_token = settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None
         self.listener = Listener(make_app(self.relay, secret, metrics_token), settings.HOST, settings.PORT)
@@ -146,6 +147,8 @@ class RelayBot(commands.Bot):
             await self.listener.stop()
         if hasattr(self, "relay"):
             await self.relay.stop()
+        if self.media is not None:
+            self.media.close()
         if self._close_backend is not None:
             await self._close_backend()
         await super().close()
