@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # The features, each a cog (or a package of one): loaded by name, so the core never imports them.
 EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.buttons", "cogs.button_command", "cogs.cancel", "cogs.jobs",
-              "cogs.relay")
+              "cogs.removal", "cogs.relay")
 # Simulated jobs take a few seconds, like a fast Midjourney job would feel, without wasting anyone's time.
 SIMULATED_JOB_SECONDS = 6.0
 

@@ -149,6 +149,23 @@ class DiscordPublisher:
             return None
         return sent.id
 
+    async def delete_messages(self, job: JobRecord, gallery_channel_id: int | None) -> int:
+        """Delete the job's card, its extra button pages and its gallery copy; how many were deleted."""
+        deleted = 0
+        where = [(job.channel_id, message_id) for message_id in (job.message_id, *job.extra_message_ids) if message_id]
+        if job.gallery_message_id is not None and gallery_channel_id is not None:
+            where.append((gallery_channel_id, job.gallery_message_id))
+        for channel_id, message_id in where:
+            try:
+                await self.client.get_partial_messageable(channel_id, guild_id=job.guild_id).get_partial_message(
+                    message_id).delete()
+                deleted += 1
+            except discord.NotFound:
+                continue  # already gone
+            except discord.HTTPException as exc:
+                log.info("job %d: message %d not deleted (%s)", job.id, message_id, exc.status)
+        return deleted
+
     async def notify(self, job: JobRecord, text: str, admin_text: str | None = None) -> None:
         entry = self._interactions.get(job.id)
         if entry is None or entry[1] < time.monotonic():

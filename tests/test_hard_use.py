@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 
 from bot.backends.useapi.simulator import Simulator
-from tests.fakediscord import ALICE, BOT_ROLE_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
+from tests.fakediscord import ALICE, BOB, BOT_ROLE_ID, CHANNEL_ID, GUILD_ID, OWNER, FakeDiscord
 from tests.harness import eventually
-from tests.resilience import job_in_db, jobid_of, manual_simulator, secret_from, wait_job
+from tests.resilience import job_in_db, jobid_of, jobs_in_db, manual_simulator, secret_from, wait_job
 from tests.test_answers import FAST
 from tests.test_buttons import button_of, card, imagine, private, running_bot, sent, shows_job
 
@@ -180,3 +180,38 @@ async def test_a_video_too_large_for_the_channel_shows_its_first_frame_and_says_
             assert "http" not in video["content"].split("too large")[1], "no link to a file that will expire"
     finally:
         await sim.close()
+
+
+async def test_a_member_deletes_a_result_and_an_admin_purges_a_history(fake_discord: FakeDiscord,
+                                                                        tmp_path: Path) -> None:
+    fake = fake_discord
+    db = tmp_path / "relay.db"
+    async with manual_simulator() as sim, running_bot(fake, sim, tmp_path, **FAST):
+        shown = await grid(fake, sim)
+        asked = await fake.slash("delete", {"job": "#1"}, user=BOB)
+        assert "belongs to" in await private(asked), "only its owner (or a manager) deletes it"
+        question = await fake.slash("delete", {"job": "#1"}, user=ALICE)
+        first = await question.wait_response()
+        assert "This cannot be undone" in first["data"]["content"]
+        confirm = first["data"]["components"][0]["components"][0]
+        asked_message = await question.wait_original(lambda m: True)
+        await fake.click(int(asked_message["id"]), confirm["custom_id"], user=ALICE)
+        answer = await question.wait_original(lambda m: "Removed job #1" in m.get("content", ""))
+        # The backend's link to the result and the uploaded copy's.
+        assert "1 message deleted" in answer["content"] and "2 result links forgotten" in answer["content"]
+        assert int(str(shown["id"])) not in fake.messages and not answer.get("components")
+        row = job_in_db(db, 1)
+        assert row["message_id"] is None and row["image_url"] is None and row["media"] == "[]"
+        assert row["prompt"] == "a lighthouse at dusk", "her own history keeps its prompt"
+
+        await grid(fake, sim, 2)
+        purge = await fake.slash("relay", {"member": ALICE}, subcommand="purge", user=OWNER)
+        first = await purge.wait_response()
+        assert "2 jobs" in first["data"]["content"]
+        original = await purge.wait_original(lambda m: True)
+        await fake.click(int(original["id"]), first["data"]["components"][0]["components"][0]["custom_id"],
+                         user=OWNER)
+        done = await purge.wait_original(lambda m: "Removed" in m.get("content", ""))
+        assert "2 jobs" in done["content"] and "1 message deleted" in done["content"]
+        assert all(row["prompt"] == "(removed)" for row in jobs_in_db(db).values())
+        assert not [m for m in fake.channel_messages(CHANNEL_ID) if shows_job(m, 2)]

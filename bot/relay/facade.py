@@ -237,6 +237,20 @@ class Relay:
             await self.display.publish(finished)
             return text
 
+    async def remove(self, job: JobRecord, *, forget_prompt: bool = False) -> tuple[int, int] | None:
+        """Delete a finished job's messages and forget its result's links (and, for a purge, its prompt);
+        (messages deleted, links forgotten), or None when the job is not finished."""
+        async with self._locks(job.id):
+            fresh = await self.store.jobs.get(job.id)
+            if fresh is None or not fresh.is_final:
+                return None
+            gallery = (await self.store.teams.guild_settings(fresh.guild_id)).gallery_channel_id
+            deleted = await self.display.publisher.delete_messages(fresh, gallery)
+            links = len(fresh.media) + (1 if fresh.image_url else 0)
+            await self.store.jobs.erase(fresh.id, forget_prompt=forget_prompt)
+            log.info("job %d: removed (%d messages, %d links)", fresh.id, deleted, links)
+            return deleted, links
+
     async def pause(self, error: BackendError, guild_id: int | None) -> None:
         await self.account.pause(error, guild_id)
 

@@ -73,6 +73,10 @@ class Publisher(Protocol):
         """Copy a finished upscale to a gallery channel; the copy's message id, or None if Discord refused."""
         ...
 
+    async def delete_messages(self, job: JobRecord, gallery_channel_id: int | None) -> int:
+        """Delete the job's card, extra button pages and gallery copy; how many were deleted."""
+        ...
+
     async def notify(self, job: JobRecord, text: str, admin_text: str | None = None) -> None:
         """Tell the person who started the job, privately, while Discord still lets us (admins: admin_text)."""
         ...

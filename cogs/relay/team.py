@@ -17,8 +17,10 @@ from discord.ext import commands
 
 from bot import limits, policy
 from bot.backends.base import BackendError
-from bot.jobs import ACTIVE_STATES, QUEUED, ErrorKind
+from bot.jobs import ACTIVE_STATES, QUEUED, ErrorKind, JobRecord
+from bot.messages import plural
 from cogs.common import defer, reply
+from cogs.removal import ask, remove_all, removed_text
 
 if TYPE_CHECKING:
     from bot.client import RelayBot
@@ -198,6 +200,29 @@ class TeamCommands(commands.Cog):
                                   member: discord.Member | None = None) -> None:
         amount = f"at most {most} jobs waiting or running" if most else "no queue limit"
         await _set_limit(interaction, "queue_limit", most, member, "Queue limit", amount)
+
+    @app_commands.command(name="purge", description="Remove a member's history in this server: messages and results")
+    @app_commands.describe(member="The member whose jobs in this server are removed")
+    async def purge_command(self, interaction: discord.Interaction[RelayBot], member: discord.Member) -> None:
+        assert interaction.guild_id is not None
+        bot = interaction.client
+        jobs: list[JobRecord] = []
+        before: int | None = None
+        while page := await bot.store.jobs.list_jobs(interaction.guild_id, member.id, before_id=before, limit=200):
+            jobs += page
+            before = page[-1].id
+        if not jobs:
+            await reply(interaction, f"{member.mention} has no jobs in this server; nothing was removed.")
+            return
+
+        async def act(_: discord.Interaction[RelayBot]) -> str:
+            done, deleted, links, left = await remove_all(bot, jobs, forget_prompt=True)
+            log.info("server %d: history of %d purged by %d (%d jobs)", interaction.guild_id, member.id,
+                     interaction.user.id, done)
+            return removed_text(f"{member.mention}'s history in this server", done, deleted, links, left)
+
+        await ask(interaction, f"Remove {member.mention}'s history in this server: {plural(len(jobs), 'job')}, "
+                               "their messages, results and prompts? This cannot be undone.", "Remove it all", act)
 
     @app_commands.command(name="status", description="Midjourney slots, the queue, account health and mode")
     async def status_command(self, interaction: discord.Interaction[RelayBot]) -> None:
