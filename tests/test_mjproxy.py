@@ -175,3 +175,36 @@ async def test_moving_from_useapi_ends_its_unfinished_jobs_and_its_buttons_say_w
         assert "#1" in listed and "#2" in listed, "old results stay viewable"
         await asyncio.sleep(0)
         assert sim.sent() == []
+
+
+async def test_polling_reads_every_running_task_in_one_request(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    fake = fake_discord
+    async with proxy() as sim, bot(fake, sim, tmp_path, callbacks=False, POLL_INTERVAL="0.3"):
+        for number in (1, 2, 3):
+            await fake.slash("imagine", {"prompt": f"lighthouse {number}"}, user=ALICE)
+            await job_soon(sim, number)
+        await wait_job(tmp_path / "relay.db", 3, lambda r: r["status"] == "running")
+        before = len(sim.sim.requests)
+        await asyncio.sleep(1.0)
+        reads = [r for r in sim.sim.requests[before:] if "/task/" in r.path]
+        assert reads and all(r.path.endswith("task/list-by-condition") for r in reads)
+        assert all(len((r.body or {}).get("ids", [])) == 3 for r in reads), "one request a pass, for all three"
+
+
+async def test_a_proxy_without_a_task_list_says_a_duplicate_is_possible(fake_discord: FakeDiscord, tmp_path: Path,
+                                                                        caplog: Any) -> None:
+    fake = fake_discord
+    db = tmp_path / "relay.db"
+    port = free_port()
+    async with proxy() as sim:
+        async with bot(fake, sim, tmp_path, port=port):
+            await fake.slash("imagine", {"prompt": "a lighthouse"}, user=ALICE)
+            await wait_job(db, 1, lambda r: r["status"] == "running")
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("UPDATE jobs SET status = 'submitting', backend_job_id = NULL WHERE id = 1")
+            conn.commit()
+        sim.sim.inject("task/list", 404, times=5)
+        async with bot(fake, sim, tmp_path, port=port):
+            await wait_job(db, 1, lambda r: r["status"] == "running")
+            assert any("runs twice" in record.getMessage() for record in caplog.records)
+            assert [s.kind for s in sim.sent()] == ["imagine", "imagine"]

@@ -141,8 +141,10 @@ class Submission:
         try:
             found = await self._backend.find(list(waiting), known)
         except BackendError as exc:
-            log.info("could not list the backend's jobs (%s); sending %d cut-short jobs again", exc.kind.value,
-                     len(cut))
+            # Nothing to look them up by: rather than guess, send them again and say what that may cost.
+            log.warning("%s could not list its jobs (%s): the %d job(s) a crash cut short are sent again; if it had "
+                        "accepted one before the crash, that one runs twice", self._backend.facts.label_start,
+                        exc.kind.value, len(cut))
             return list(cut)
         for ref, truth in found.items():
             job = waiting.get(ref)
