@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CAROL, OWNER, FakeDiscord
 from tests.harness import ROOT, SIM_TOKEN, SubprocessBot, bot_env
@@ -214,7 +215,7 @@ class Stack:
     """The fake Discord, the simulator, a fresh database folder, and (once started) the bot process."""
 
     fake: TimedFakeDiscord
-    sim: Simulator
+    sim: Any  # the useapi simulator, or mj-proxy's (`backend="mjproxy"`)
     tmp: Path
     env: dict[str, str]
     bot: SubprocessBot | None = None
@@ -280,7 +281,7 @@ class Stack:
 
 @asynccontextmanager
 async def stack(*, sim: Mapping[str, Any] | None = None, callbacks: bool = True, validate: bool = False,
-                db_path: Path | None = None, **env: Any) -> AsyncIterator[Stack]:
+                db_path: Path | None = None, backend: str = "useapi", **env: Any) -> AsyncIterator[Stack]:
     """Start the fakes and prepare the bot's environment (LOG_LEVEL=INFO as in production, no queue limit).
 
     The fake's OpenAPI validation is off by default: it costs the benchmark process (not the bot) a few
@@ -294,7 +295,8 @@ async def stack(*, sim: Mapping[str, Any] | None = None, callbacks: bool = True,
         await fake.start()
         async with contextlib.AsyncExitStack() as resources:
             resources.push_async_callback(fake.close)
-            simulator = await resources.enter_async_context(Simulator(**sim_options))
+            simulator: Any = await resources.enter_async_context(
+                MjproxySimulator(**sim_options) if backend == "mjproxy" else Simulator(**sim_options))
             settings: dict[str, Any] = {"LOG_LEVEL": "INFO", "USER_MAX_QUEUED": 0, "POLL_INTERVAL": 15,
                                         "USEAPI_RETRY_SECONDS": 1}
             settings.update(env)

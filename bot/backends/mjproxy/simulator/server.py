@@ -72,6 +72,8 @@ class Simulator(TaskControls):
         self.strict_remix = strict_remix
         self.account_remix = False
         self.requests: list[RecordedRequest] = []
+        # How often the proxy's queue was full (code 23, or 9): a relay that counts its slots never causes it.
+        self.queue_full_answers = 0
         self._injections = Injections(self.engine)
         self._outage: int | None = None
         self._runner: web.AppRunner | None = None
@@ -203,6 +205,7 @@ class Simulator(TaskControls):
     def _queue_full(self) -> web.Response | None:
         if self.engine.has_room():
             return None
+        self.queue_full_answers += 1
         if self._queue_full_code == CODE_FAILURE:
             return say.submit_result(CODE_FAILURE, say.QUEUE_FULL_9)
         return say.submit_result(CODE_QUEUE_REJECTED, say.QUEUE_FULL_23)
