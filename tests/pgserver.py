@@ -223,10 +223,13 @@ def start_server() -> PgServer:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """The session's PostgreSQL server (one per xdist worker), started on first use and stopped at the end."""
+    problem = ""
     try:
         server = start_server()
     except (ServerUnavailable, OSError, subprocess.SubprocessError) as exc:
-        pytest.fail(f"the test PostgreSQL server could not start: {exc}", pytrace=False)
+        problem = str(exc)
+    if problem:  # outside the except: the message alone, not a chain of tracebacks
+        pytest.fail(f"the test PostgreSQL server could not start: {problem}", pytrace=False)
     try:
         yield server
     finally:
