@@ -70,6 +70,16 @@ async def test_a_database_that_does_not_exist(pg_server: PgServer) -> None:
         await PostgresStore.open(pg_server.url("no_such_db"))
 
 
+async def test_a_role_that_may_not_make_the_schema(pg_server: PgServer, pg_url: str) -> None:
+    # Since PostgreSQL 15 only the database's owner may create tables in `public` by default.
+    user, password = pg_server.password_user()
+    database = pg_url.rsplit("/", 1)[-1]
+    with pytest.raises(StoreError) as failed:
+        await PostgresStore.open(pg_server.url(database, user=user, password=password))
+    assert str(failed.value) == (f"PostgreSQL database postgresql://{user}:***@127.0.0.1:{pg_server.port}/{database}: "
+                                 "the server said: permission denied for schema public")
+
+
 async def test_the_password_is_never_logged(pg_server: PgServer, pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
     user, password = pg_server.password_user()
     database = pg_url.rsplit("/", 1)[-1]
