@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.store.postgres.connect import (
-    CONNECT_ERRORS,
     POOL_SIZE,
+    SERVER_ERRORS,
     Connection,
     Pool,
     is_postgres_url,
@@ -51,11 +51,11 @@ class PostgresStore:
             async with pool.acquire() as conn:
                 await migrate(conn)
             identity = await PostgresState(pool).identity()
-        except CONNECT_ERRORS as exc:
-            await pool.close()
+        except SERVER_ERRORS as exc:
+            pool.terminate()  # nothing to finish on connections that failed: do not wait on them
             raise store_error(url, exc) from None
         except BaseException:
-            await pool.close()
+            pool.terminate()
             raise
         log.info("database %s open", masked_url(url))
         return cls(pool, url, identity)

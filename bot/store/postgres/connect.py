@@ -98,8 +98,10 @@ def store_error(url: str, exc: BaseException) -> StoreError:
     return StoreError(_scrub(f"PostgreSQL database {masked_url(url)}: {_reason(exc)}", url))
 
 
-# What a connection attempt raises when the database cannot be used (anything else is a bug, left to surface).
-CONNECT_ERRORS: Final = (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# What talking to the database raises when it cannot be used (a lost connection, the server refusing); a
+# connection attempt adds ValueError, for a URL asyncpg cannot read. Anything else is a bug, left to surface.
+SERVER_ERRORS: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+CONNECT_ERRORS: Final = (*SERVER_ERRORS, ValueError)
 
 
 async def open_pool(url: str, *, size: int = POOL_SIZE) -> Pool:
