@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
     HOST: str = "0.0.0.0"  # noqa: S104 - the listener must be reachable by useapi's callbacks
     PORT: int = Field(default=8080, ge=0, le=65535)
     DATABASE_PATH: str = "data/relay.db"
+    # PostgreSQL instead of DATABASE_PATH's SQLite, so that several bot processes can share one database.
+    DATABASE_URL: SecretStr | None = None
     USEAPI_MAX_JOBS: int = Field(default=3, ge=1, le=15)
     USEAPI_CHANNEL: str | None = None
     USEAPI_DISCORD: SecretStr | None = None
@@ -76,7 +79,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("USEAPI_TOKEN", "USEAPI_DISCORD", "WEBHOOK_SECRET", "METRICS_TOKEN", "PUBLIC_URL",
-                     "USEAPI_CHANNEL", "DISCORD_GUILD_ID", "BACKEND", "MJPROXY_URL", "MJPROXY_TOKEN", mode="before")
+                     "USEAPI_CHANNEL", "DISCORD_GUILD_ID", "BACKEND", "MJPROXY_URL", "MJPROXY_TOKEN", "DATABASE_URL",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` lists optional settings as `NAME=`; an empty value means "not set", not "".
@@ -138,7 +142,16 @@ class Settings(BaseSettings):
         """Every secret value, for the logging filter that masks them."""
         found = [self.DISCORD_TOKEN, self.USEAPI_TOKEN, self.USEAPI_DISCORD, self.WEBHOOK_SECRET, self.METRICS_TOKEN,
                  self.MJPROXY_TOKEN]
-        return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        if self.DATABASE_URL is not None:
+            # The URL's password, however a log line might carry it (the masker adds its percent-encoded form).
+            try:
+                password = urlsplit(self.DATABASE_URL.get_secret_value()).password
+            except ValueError:
+                password = None
+            if password:
+                values.append(unquote(password))
+        return values
 
 
 def load_settings(**overrides: object) -> Settings:

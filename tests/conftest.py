@@ -1,4 +1,5 @@
-"""Shared fixtures: the fake Discord (from its plugin) and the useapi simulator, both on loopback."""
+"""Shared fixtures: the fake Discord (from its plugin) and the useapi simulator, both on loopback, and the
+session's PostgreSQL server (tests/pgserver.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from bot.backends.useapi.simulator import Simulator
 from tests.harness import SIM_TOKEN
 
-pytest_plugins = ["tests.fakediscord.pytest_plugin"]
+pytest_plugins = ["tests.fakediscord.pytest_plugin", "tests.pgserver"]
 
 
 @pytest.fixture

@@ -1,0 +1,66 @@
+"""The relay's own state in PostgreSQL, as `bot.store.sqlite.state` keeps it: the database identity, the
+callback secret, the pause after a human-needed error, the account's Remix mode as Midjourney last reported
+it, and the hash of the slash commands last synced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.jobs import Pause
+from bot.store.postgres.connect import Pool
+
+_REMIX = {"on": True, "off": False}
+
+
+class PostgresState:
+    """The single `relay_state` row and `command_hashes`."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def _get(self, column: str) -> Any:
+        return await self._pool.fetchval(f"SELECT {column} FROM relay_state WHERE id = 1")  # noqa: S608 - ours
+
+    async def _set(self, **fields: Any) -> None:
+        assignments = ", ".join(f"{name} = ${number}" for number, name in enumerate(fields, start=1))
+        await self._pool.execute(f"UPDATE relay_state SET {assignments} WHERE id = 1",  # noqa: S608 - our columns
+                                 *fields.values())
+
+    async def identity(self) -> str:
+        """The database's identity, made when it was created (or first migrated); buttons and references carry it."""
+        value = await self._get("database_id")
+        assert value is not None, "relay_state is made by migration 3"
+        return str(value)
+
+    async def webhook_secret(self, new: str) -> str:
+        """The callback secret kept since the first start; `new` becomes it when there is none yet.
+
+        One statement, so that two processes starting at once agree on the first one's secret."""
+        return str(await self._pool.fetchval(
+            "UPDATE relay_state SET webhook_secret = COALESCE(webhook_secret, $1) WHERE id = 1 "
+            "RETURNING webhook_secret", new))
+
+    async def pause(self) -> Pause | None:
+        row = await self._pool.fetchrow("SELECT paused_reason, paused_account FROM relay_state WHERE id = 1")
+        if row is None or not row[0]:
+            return None
+        return Pause(reason=str(row[0]), channel=row[1])
+
+    async def set_pause(self, pause: Pause | None) -> None:
+        await self._set(paused_reason=pause.reason if pause else None, paused_account=pause.channel if pause else None)
+
+    async def account_remix(self) -> bool | None:
+        """The account's Remix mode as Midjourney last said; None when unknown (or never seen)."""
+        return _REMIX.get(str(await self._get("account_remix") or ""))
+
+    async def set_account_remix(self, enabled: bool | None) -> None:
+        await self._set(account_remix="unknown" if enabled is None else "on" if enabled else "off")
+
+    async def command_hash(self, scope: str) -> str | None:
+        value = await self._pool.fetchval("SELECT digest FROM command_hashes WHERE scope = $1", scope)
+        return str(value) if value is not None else None
+
+    async def set_command_hash(self, scope: str, digest: str) -> None:
+        await self._pool.execute(
+            "INSERT INTO command_hashes (scope, digest) VALUES ($1, $2) "
+            "ON CONFLICT (scope) DO UPDATE SET digest = EXCLUDED.digest", scope, digest)
