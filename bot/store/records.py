@@ -21,6 +21,19 @@ def job_ref(identity: str, job_id: int) -> str:
     return f"{identity}-{job_id}"
 
 
+ERASED_PROMPT = "(removed)"
+
+
+def erased(*, forget_prompt: bool) -> dict[str, Any]:
+    """The fields a removed job keeps: no messages, no result links (and, for a purge, no prompt); the row itself
+    stays, so quotas and the jobs made from it still add up."""
+    fields: dict[str, Any] = {"message_id": None, "extra_message_ids": [], "gallery_message_id": None,
+                              "image_url": None, "media": [], "preview_url": None, "job_json": None}
+    if forget_prompt:
+        fields.update(prompt=ERASED_PROMPT, button_prompt=None, buttons=[], error=None)
+    return fields
+
+
 def encode(name: str, value: Any) -> Any:
     """A field's value as its column stores it."""
     if name == "buttons":

@@ -29,7 +29,7 @@ from bot.jobs import (
 )
 from bot.store.base import OneShotTaken
 from bot.store.postgres.connect import Pool
-from bot.store.records import decode_brief, decode_job, encode
+from bot.store.records import decode_brief, decode_job, encode, erased
 
 BRIEF_COLUMNS: Final = "id, owner_id, channel_id, message_id, error, status"
 # The flags are BOOLEAN here; `encode` writes SQLite's 0 and 1, which asyncpg refuses for a boolean.
@@ -280,6 +280,11 @@ class PostgresJobs:
         """Count one more time Discord refused the job's result; the count so far."""
         return await self._count(
             "UPDATE jobs SET publish_failures = publish_failures + 1 WHERE id = $1 RETURNING publish_failures", job_id)
+
+    async def erase(self, job_id: int, *, forget_prompt: bool) -> JobRecord | None:
+        """Take a finished job's messages and result links out of the store (a member deleted it, or an admin
+        purged the member's history)."""
+        return await self._update(job_id, FINAL_STATES, **erased(forget_prompt=forget_prompt))
 
     async def set_gallery_copy(self, job_id: int, message_id: int) -> None:
         await self._pool.execute("UPDATE jobs SET gallery_message_id = $1 WHERE id = $2", message_id, job_id)

@@ -29,10 +29,9 @@ from bot.jobs import (
     Media,
 )
 from bot.store.base import OneShotTaken
-from bot.store.records import decode_brief, decode_job, encode
+from bot.store.records import decode_brief, decode_job, encode, erased
 
 BRIEF_COLUMNS = "id, owner_id, channel_id, message_id, error, status"
-ERASED_PROMPT = "(removed)"
 
 
 def _marks(values: Collection[Any]) -> str:
@@ -305,12 +304,8 @@ class SqliteJobs:
 
     async def erase(self, job_id: int, *, forget_prompt: bool) -> JobRecord | None:
         """Take a finished job's messages and result links out of the store (a member deleted it, or an admin
-        purged the member's history); the row stays, so quotas and the jobs made from it still add up."""
-        fields: dict[str, Any] = {"message_id": None, "extra_message_ids": [], "gallery_message_id": None,
-                                  "image_url": None, "media": [], "preview_url": None, "job_json": None}
-        if forget_prompt:
-            fields.update(prompt=ERASED_PROMPT, button_prompt=None, buttons=[], error=None)
-        return await self._update(job_id, FINAL_STATES, **fields)
+        purged the member's history)."""
+        return await self._update(job_id, FINAL_STATES, **erased(forget_prompt=forget_prompt))
 
     async def set_gallery_copy(self, job_id: int, message_id: int) -> None:
         await self._db.execute("UPDATE jobs SET gallery_message_id = ? WHERE id = ?", (message_id, job_id))
