@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from bot.jobs import Button, ErrorKind, Media
 
 __all__ = [
+    "DIMENSIONS",
+    "SPEEDS",
     "AccountInfo",
     "Backend",
     "BackendError",
@@ -62,6 +64,7 @@ class JobUpdate:
     prompt: str | None = None
     error: str | None = None  # the backend's (or Midjourney's) words on a failed or moderated job
     queue_position: int | None = None  # jobs ahead of it in the backend's own queue
+    prompts: tuple[str, ...] = ()  # a finished describe: the prompts Midjourney suggests, in its order
     created_at: float | None = None  # when the backend made it (Unix time), where it says
     raw: dict[str, Any] = field(default_factory=dict)  # the backend's own body, kept for people debugging
 
@@ -166,19 +169,47 @@ class BackendFacts:
         return self.label[:1].upper() + self.label[1:] if self.label.startswith("the ") else self.label
 
 
+SPEEDS = ("fast", "relax", "turbo")
+DIMENSIONS = ("portrait", "square", "landscape")
+
+
 class Backend(Protocol):
-    """A Midjourney backend, as the relay uses it. Every method raises `BackendError` on failure."""
+    """A Midjourney backend, as the relay uses it. Every method raises `BackendError` on failure.
+
+    `speed` (one of SPEEDS, or None for the account's own) goes with every call that starts a job: a backend
+    whose speed is per request (mj-proxy's speed bases) uses it; one whose speed is account-wide (useapi) was
+    set with `set_speed` and ignores it.
+    """
 
     facts: BackendFacts
     simulated: bool  # True: the embedded simulator, whose results are not from Midjourney
 
     async def imagine(self, prompt: str, *, ref: str, callback_url: str | None, max_jobs: int,
-                      images: Sequence[ImagePrompt] = ()) -> JobUpdate:
-        """Start a grid from a prompt (and image prompts)."""
+                      images: Sequence[ImagePrompt] = (), speed: str | None = None) -> JobUpdate:
+        """Start a grid from a prompt (and image prompts: useapi takes their `url`, mj-proxy their bytes)."""
+        ...
+
+    async def describe(self, image: ImagePrompt, *, ref: str, callback_url: str | None,
+                       speed: str | None = None) -> JobUpdate:
+        """Ask Midjourney for the prompts an image suggests; the finished job's `prompts` holds them."""
+        ...
+
+    async def blend(self, images: Sequence[ImagePrompt], *, dimensions: str, ref: str, callback_url: str | None,
+                    max_jobs: int, speed: str | None = None) -> JobUpdate:
+        """Blend two to five images into a grid; `dimensions` one of DIMENSIONS."""
+        ...
+
+    async def seed(self, job_id: str) -> str:
+        """The seed of a finished job (UNSUPPORTED where the backend cannot tell)."""
+        ...
+
+    async def set_speed(self, speed: str) -> str:
+        """Make `speed` the one jobs run at (account-wide where the backend's speed is; else checked to be
+        offered); what Midjourney or the backend said, in its words. UNSUPPORTED where it is not offered."""
         ...
 
     async def press(self, parent_job_id: str, button: Button, *, ref: str, callback_url: str | None,
-                    max_jobs: int, prompt: str | None = None) -> JobUpdate:
+                    max_jobs: int, prompt: str | None = None, speed: str | None = None) -> JobUpdate:
         """Press a button of a finished job, with the prompt a member gave (Custom Zoom, Remix) if any.
 
         A backend whose prompts go in a second step (mj-proxy's modal) answers AWAITING_PROMPT: the relay keeps

@@ -8,6 +8,7 @@ same tests unchanged. A new backend adds a rig here and its name to RIGS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, ClassVar, Protocol
@@ -92,6 +93,14 @@ class Rig(Protocol):
         """The same backend, configured with another token."""
         ...
 
+    def answering(self) -> AbstractAsyncContextManager[None]:
+        """While inside, the jobs a backend starts for itself (useapi's seed job) finish as Midjourney's would."""
+        ...
+
+    def withhold_speed(self, speed: str) -> bool:
+        """Make the backend not offer this speed; False where it cannot be made to."""
+        ...
+
 
 class UseapiRig:
     """useapi v2 and its simulator, whose jobs run until the test says."""
@@ -109,7 +118,32 @@ class UseapiRig:
         self.backend: Backend = self.with_token("rig-token-0123456789")
 
     def with_token(self, token: str) -> Backend:
-        return UseapiBackend(UseapiClient(self.session, self.sim.base_url, token, timeout=5.0))
+        return UseapiBackend(UseapiClient(self.session, self.sim.base_url, token, timeout=5.0), seed_poll=0.02,
+                             seed_timeout=5.0)
+
+    def _seed_jobs(self) -> list[str]:
+        return [jobid for jobid in self.sim.executing() if self.sim.jobs[jobid].get("verb") == "seed_async"]
+
+    @asynccontextmanager
+    async def answering(self) -> AsyncIterator[None]:
+        async def answer() -> None:
+            while True:
+                await self.sim.engine.wait_until(lambda: bool(self._seed_jobs()), timeout=3600)
+                for jobid in self._seed_jobs():
+                    await self.sim.complete(jobid)
+
+        task = asyncio.create_task(answer())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def withhold_speed(self, speed: str) -> bool:
+        # useapi's speeds are the Midjourney account's: Midjourney answers each in words, and the contract
+        # describes no refusal for the simulator to give.
+        return False
 
     async def finish(self, job_id: str) -> None:
         await self.sim.complete(job_id)
@@ -157,6 +191,13 @@ class MjproxyRig:
 
     def with_token(self, token: str) -> Backend:
         return MjproxyBackend(MjproxyClient(self.session, self.sim.base_url, token, timeout=5.0))
+
+    def answering(self) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()  # the proxy answers a seed itself: nothing runs for the backend
+
+    def withhold_speed(self, speed: str) -> bool:
+        self.sim.speeds.discard(speed)
+        return True
 
     async def finish(self, job_id: str) -> None:
         await self.sim.complete(job_id)

@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.backends.base import BackendError, BackendStatus, JobUpdate
+from bot.backends.base import BackendError, BackendStatus, ImagePrompt, JobUpdate
 from bot.jobs import ErrorKind
 from tests.backends.rigs import RIGS, Rig
 
 REF = "0123456789-7"
+# An image the relay keeps: its bytes, and where the relay serves it (useapi takes the link, mj-proxy the bytes).
+PNG = b"\x89PNG\r\n\x1a\nkept by the relay"
+IMAGES = [ImagePrompt(PNG, "image/png", f"https://relay.example.org/images/{n}.png") for n in range(1, 4)]
 
 
 @pytest.fixture(params=sorted(RIGS))
@@ -176,3 +179,66 @@ async def test_the_facts_the_relay_reads(rig: Rig) -> None:
     assert facts.callback_limit >= 256
     assert facts.one_shot == frozenset({"U1", "U2", "U3", "U4"})
     assert "Custom Zoom" in facts.needs_prompt and "V1" in facts.remix_prompt
+
+
+# ---- issue 13: describe, blend, the seed, the speed
+
+
+async def test_a_finished_describe_gives_four_prompts(rig: Rig) -> None:
+    started = await rig.backend.describe(IMAGES[0], ref=REF, callback_url=f"{rig.receiver.url}/{REF}")
+    assert started.job_id and not started.is_final and started.prompts == ()
+    await rig.finish(started.job_id)
+    done = await rig.backend.get(started.job_id)
+    assert done.status is BackendStatus.DONE and done.ref == REF
+    assert len(done.prompts) == 4 and all(prompt.strip() for prompt in done.prompts)
+    assert not any(prompt.startswith(("1\ufe0f\u20e3", "1\u20e3")) for prompt in done.prompts)
+
+
+async def test_a_blend_is_a_grid_with_its_buttons(rig: Rig) -> None:
+    started = await rig.backend.blend(IMAGES[:2], dimensions="portrait", ref=REF, callback_url=None, max_jobs=3)
+    assert started.job_id and not started.is_final
+    await rig.finish(started.job_id)
+    done = await rig.backend.get(started.job_id)
+    assert done.status is BackendStatus.DONE and done.prompts == ()
+    assert [button.name for button in done.buttons][:4] == ["U1", "U2", "U3", "U4"]
+    assert [item.kind for item in done.media] == ["image"]
+
+
+async def test_a_blend_of_one_image_is_refused_before_anything_is_sent(rig: Rig) -> None:
+    with pytest.raises(BackendError) as refused:
+        await rig.backend.blend(IMAGES[:1], dimensions="square", ref=REF, callback_url=None, max_jobs=3)
+    assert refused.value.kind is ErrorKind.BAD_REQUEST
+
+
+async def test_the_seed_of_a_finished_job_is_its_digits(rig: Rig) -> None:
+    grid = await done_grid(rig)
+    async with rig.answering():
+        seed = await rig.backend.seed(grid.job_id)
+    assert seed.isdigit()
+    async with rig.answering():
+        assert await rig.backend.seed(grid.job_id) == seed  # a job's seed does not change
+
+
+@pytest.mark.parametrize("speed", ["fast", "relax"])
+async def test_set_speed_answers_in_words(rig: Rig, speed: str) -> None:
+    answer = await rig.backend.set_speed(speed)
+    assert speed in answer.lower()
+
+
+async def test_a_speed_that_is_not_offered_is_unsupported(rig: Rig) -> None:
+    if not rig.withhold_speed("turbo"):
+        pytest.skip("this backend's simulator cannot withhold a speed (useapi's are the account's, answered in words)")
+    with pytest.raises(BackendError) as refused:
+        await rig.backend.set_speed("turbo")
+    assert refused.value.kind is ErrorKind.UNSUPPORTED
+
+
+async def test_every_call_that_starts_a_job_takes_a_speed(rig: Rig) -> None:
+    started = await rig.backend.imagine("a lighthouse", ref=REF, callback_url=None, max_jobs=3, images=IMAGES[:1],
+                                        speed="relax")
+    await rig.finish(started.job_id)
+    grid = await rig.backend.get(started.job_id)
+    u1 = next(button for button in grid.buttons if button.name == "U1")
+    pressed = await rig.backend.press(grid.job_id, u1, ref="0123456789-8", callback_url=None, max_jobs=3,
+                                      speed="fast")
+    assert pressed.job_id != grid.job_id and not pressed.is_final

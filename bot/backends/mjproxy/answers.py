@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.backends.base import BackendError, BackendStatus, Button, ErrorKind, JobUpdate, Media
+from bot.backends.replies import described_prompts
 
 from . import errors
 from .facts import (
@@ -24,6 +25,7 @@ from .facts import (
     CODE_QUEUE_REJECTED,
     CODE_SUCCESS,
     CODE_VALIDATION_ERROR,
+    DESCRIBE,
     FAILURE,
     IN_PROGRESS,
     MAX_NOTIFY_HOOK,
@@ -37,7 +39,7 @@ from .facts import (
 )
 from .models import SubmitResult, Task
 
-__all__ = ["error_of", "refusal", "status_of", "submitted", "update_of"]
+__all__ = ["error_of", "prompts_of", "refusal", "seed_error", "seed_of", "status_of", "submitted", "update_of"]
 
 _STATUSES = {
     NOT_START: BackendStatus.QUEUED,  # in the proxy's own queue, not sent to Midjourney yet
@@ -50,6 +52,7 @@ _STATUSES = {
     CANCEL: BackendStatus.CANCELLED,
 }
 _FINAL = (BackendStatus.FAILED, BackendStatus.MODERATED, BackendStatus.CANCELLED)
+_ADMIN = "the mj-proxy's own admin console"
 
 
 def status_of(task: Task) -> BackendStatus:
@@ -93,6 +96,17 @@ def buttons_of(task: Task) -> tuple[Button, ...]:
                  if button.name and button.customId)
 
 
+def prompts_of(task: Task) -> tuple[str, ...]:
+    """The prompts of a finished describe: Midjourney's embed text, which trueai keeps as properties.finalPrompt
+    (and as its description)."""
+    if task.action != DESCRIBE or task.status != SUCCESS:
+        return ()
+    for text in (task.properties.get("finalPrompt"), task.description, task.promptEn):
+        if isinstance(text, str) and (prompts := described_prompts(text)):
+            return prompts
+    return ()
+
+
 def update_of(task: Task, raw: dict[str, Any] | None = None) -> JobUpdate:
     """A task as the relay sees it; `raw` is the body to keep (masked), else the task's own."""
     status = status_of(task)
@@ -114,6 +128,7 @@ def update_of(task: Task, raw: dict[str, Any] | None = None) -> JobUpdate:
         callback_url=task.notify_hook,
         prompt=task.prompt or task.promptEn,
         error=error,
+        prompts=prompts_of(task),
         created_at=task.submitTime / 1000 if task.submitTime else None,
         raw=raw if raw is not None else task.model_dump(),
     )
@@ -221,6 +236,32 @@ def refusal(result: SubmitResult, button: str | None = None) -> BackendError:
         return BackendError(ErrorKind.UNAVAILABLE, "the mj-proxy answered an object that is not a submit result")
     # The proxy's Result.Fail (code -1: model validation, a logic error) and codes this relay does not know.
     return BackendError(ErrorKind.BAD_REQUEST, words, status=code, button=button)
+
+
+def seed_of(result: SubmitResult) -> str:
+    """The seed GET /task/{id}/image-seed answered (code 1, `result`); BackendError for every other answer."""
+    words = result.words or f"the mj-proxy answered code {result.code}"
+    if result.code == CODE_SUCCESS:
+        if result.result and result.result.isdigit():
+            return result.result
+        raise BackendError(ErrorKind.UNAVAILABLE, f"the mj-proxy answered a seed that is not a number: "
+                                                  f"{result.result!r}", status=result.code)
+    if result.code == CODE_NOT_FOUND and "seed" in words.lower():
+        # "未找到 seed": the proxy's account got no seed from Midjourney, which it asks for in a private message.
+        raise BackendError(ErrorKind.UNSUPPORTED, "The mj-proxy found no seed for this task: its Midjourney account "
+                           f"may need Midjourney's private-message channel set in {_ADMIN} ({words}).",
+                           status=result.code)
+    if result.code == CODE_FAILURE:  # the proxy's seedError: Midjourney's request for the seed failed
+        raise BackendError(ErrorKind.JOB_FAILED, f"the mj-proxy could not get the seed: {words}", status=result.code)
+    raise refusal(result)
+
+
+def seed_error(exc: errors.MjproxyError) -> BackendError:
+    """An HTTP-level failure of GET /task/{id}/image-seed: its 400 is a task that is not finished."""
+    if isinstance(exc, errors.BadRequest) and exc.code == CODE_VALIDATION_ERROR:
+        return BackendError(ErrorKind.BAD_REQUEST, str(exc), status=exc.status, field_name="taskId",
+                            problem="is not finished: only a finished task has a seed")
+    return error_of(exc)
 
 
 def error_of(exc: errors.MjproxyError) -> BackendError:

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from bot.backends.base import (
+    DIMENSIONS,
+    SPEEDS,
     AccountInfo,
     BackendError,
     BackendFacts,
@@ -23,12 +25,15 @@ from bot.backends.base import (
 )
 
 from . import answers, errors
-from .client import MjproxyClient
+from .client import MjproxyClient, speed_base
 from .facts import (
+    BLEND_DIMENSIONS,
     CUSTOM_ZOOM,
+    MAX_BLEND,
     MAX_NOTIFY_HOOK,
     MAX_PROMPT,
     MAX_STATE,
+    MIN_BLEND,
     MODAL,
     ONE_SHOT_BUTTONS,
     REMIX_BUTTONS,
@@ -62,6 +67,9 @@ FACTS = BackendFacts(
 MAX_TASK_ID_LENGTH = 64
 
 _ADMIN = "the mj-proxy's own admin console"
+# The relay's blend shapes in trueai's spelling (BlendDimensions).
+_BLEND_DIMENSIONS = {name.lower(): name for name in BLEND_DIMENSIONS}
+assert set(_BLEND_DIMENSIONS) == set(DIMENSIONS), "trueai's BlendDimensions and the relay's DIMENSIONS differ"
 
 
 def _data_url(data: bytes, content_type: str) -> str:
@@ -69,7 +77,13 @@ def _data_url(data: bytes, content_type: str) -> str:
 
 
 class MjproxyBackend:
-    """The relay's calls as mj-proxy requests; `mask` takes secrets out of the bodies kept in the store."""
+    """The relay's calls as mj-proxy requests; `mask` takes secrets out of the bodies kept in the store.
+
+    A call's `speed` picks the proxy's speed base for that submission (speed_base: /mj-fast/mj, /mj-relax/mj,
+    /mj-turbo/mj next to the configured /mj); None submits at the configured base. Reads, cancels and the modal
+    of a task stay on the configured base: trueai routes /task under every base and reads a task by its id alone
+    (TaskController.cs), and a modal's task keeps the speed its press was made with (SubmitController.Modal).
+    """
 
     facts = FACTS
 
@@ -91,26 +105,109 @@ class MjproxyBackend:
     def _update(self, task: Task) -> JobUpdate:
         return answers.update_of(task, self._mask(task.model_dump()))
 
+    def _base(self, speed: str | None) -> str | None:
+        """The base a submission at this speed goes to; None for the configured one."""
+        return None if speed is None else self._speed_base(speed)
+
+    def _speed_base(self, speed: str) -> str:
+        if speed not in SPEEDS:
+            raise BackendError(ErrorKind.BAD_REQUEST, f"the speeds are {', '.join(SPEEDS)}, not {speed!r}",
+                               field_name="speed", problem="is not a known speed")
+        try:
+            return speed_base(self.client.base_url, speed)
+        except ValueError as exc:
+            raise BackendError(ErrorKind.UNSUPPORTED, f"{exc}: MJPROXY_URL should be the proxy's API root") from None
+
+    @staticmethod
+    def _not_offered(speed: str, base: str) -> BackendError:
+        return BackendError(ErrorKind.UNSUPPORTED, f"the mj-proxy does not offer {speed} mode at {base}", status=404)
+
+    async def _submit(self, call: Awaitable[SubmitResult], speed: str | None, base: str | None) -> SubmitResult:
+        try:
+            return await call
+        except errors.NotFound as exc:
+            # A speed base the proxy does not serve has no route there: a 404 without the proxy's result code.
+            if speed is not None and base is not None and exc.code is None:
+                raise self._not_offered(speed, base) from exc
+            raise answers.error_of(exc) from exc
+        except errors.MjproxyError as exc:
+            raise answers.error_of(exc) from exc
+
     def _submitted(self, result: SubmitResult, *, ref: str | None, callback_url: str | None, prompt: str | None,
                    button: str | None = None) -> JobUpdate:
         return answers.submitted(result, ref=ref, callback_url=callback_url, prompt=prompt, button=button,
                                  raw=self._mask(result.model_dump()))
 
     async def imagine(self, prompt: str, *, ref: str, callback_url: str | None, max_jobs: int,
-                      images: Sequence[ImagePrompt] = ()) -> JobUpdate:
+                      images: Sequence[ImagePrompt] = (), speed: str | None = None) -> JobUpdate:
         # max_jobs is not sent: the proxy runs its own queue per account (codes 22 and 23 tell of it).
+        base = self._base(speed)
         urls = [_data_url(image.data, image.content_type) for image in images]
-        result = await self._call(self.client.imagine(prompt, base64_array=urls, notify_hook=callback_url, state=ref))
+        result = await self._submit(self.client.imagine(prompt, base64_array=urls, notify_hook=callback_url, state=ref,
+                                                        base=base), speed, base)
         return self._submitted(result, ref=ref, callback_url=callback_url, prompt=prompt)
 
+    async def describe(self, image: ImagePrompt, *, ref: str, callback_url: str | None,
+                       speed: str | None = None) -> JobUpdate:
+        base = self._base(speed)
+        # The kept bytes, since the relay's own link may be out of the proxy's reach; the link only without them.
+        if image.data:
+            call = self.client.describe(base64=_data_url(image.data, image.content_type), notify_hook=callback_url,
+                                        state=ref, base=base)
+        elif image.url:
+            call = self.client.describe(link=image.url, notify_hook=callback_url, state=ref, base=base)
+        else:
+            raise BackendError(ErrorKind.BAD_REQUEST, "the mj-proxy describes an image from its bytes or its link, "
+                               "and this one has neither", field_name="base64", problem="is missing")
+        result = await self._submit(call, speed, base)
+        return self._submitted(result, ref=ref, callback_url=callback_url, prompt=None)
+
+    async def blend(self, images: Sequence[ImagePrompt], *, dimensions: str, ref: str, callback_url: str | None,
+                    max_jobs: int, speed: str | None = None) -> JobUpdate:
+        if not MIN_BLEND <= len(images) <= MAX_BLEND:
+            raise BackendError(ErrorKind.BAD_REQUEST, f"a blend takes {MIN_BLEND} to {MAX_BLEND} images, not "
+                               f"{len(images)}", field_name="base64Array",
+                               problem=f"must be {MIN_BLEND} to {MAX_BLEND}")
+        if not all(image.data for image in images):
+            raise BackendError(ErrorKind.BAD_REQUEST, "the mj-proxy blends images from their bytes only, and an image "
+                               "has none", field_name="base64Array", problem="must all be images")
+        shape = _BLEND_DIMENSIONS.get(dimensions)
+        if shape is None:
+            raise BackendError(ErrorKind.BAD_REQUEST, f"a blend's dimensions are one of {', '.join(DIMENSIONS)}, not "
+                               f"{dimensions!r}", field_name="dimensions", problem="is not a known shape")
+        base = self._base(speed)
+        urls = [_data_url(image.data, image.content_type) for image in images]
+        result = await self._submit(self.client.blend(urls, shape, notify_hook=callback_url, state=ref, base=base),
+                                    speed, base)
+        return self._submitted(result, ref=ref, callback_url=callback_url, prompt=None)
+
+    async def seed(self, job_id: str) -> str:
+        try:
+            result = await self.client.image_seed(job_id)
+        except errors.MjproxyError as exc:
+            raise answers.seed_error(exc) from exc
+        return answers.seed_of(result)
+
+    async def set_speed(self, speed: str) -> str:
+        # The proxy's speed is chosen per submission, by base: this only checks the proxy serves that base.
+        base = self._speed_base(speed)
+        try:
+            await self.client.offers(base)
+        except errors.NotFound as exc:
+            raise self._not_offered(speed, base) from exc
+        except errors.MjproxyError as exc:
+            raise answers.error_of(exc) from exc
+        return f"The mj-proxy offers {speed} mode at {base}: jobs asked for at {speed} speed are submitted there."
+
     async def press(self, parent_job_id: str, button: Button, *, ref: str, callback_url: str | None,
-                    max_jobs: int, prompt: str | None = None) -> JobUpdate:
+                    max_jobs: int, prompt: str | None = None, speed: str | None = None) -> JobUpdate:
         why = self.facts.unsupported.get(button.name)
         if why is not None:
             raise BackendError(ErrorKind.UNSUPPORTED, why, button=button.name)
+        base = self._base(speed)
         # A prompt asks for the modal (code 21): the relay keeps that task, then sends the prompt in give_prompt.
-        result = await self._call(self.client.action(parent_job_id, button.ref, state=ref, notify_hook=callback_url,
-                                                     enable_remix=True if prompt else None))
+        result = await self._submit(self.client.action(parent_job_id, button.ref, state=ref, notify_hook=callback_url,
+                                                       enable_remix=True if prompt else None, base=base), speed, base)
         return self._submitted(result, ref=ref, callback_url=callback_url, prompt=prompt, button=button.name)
 
     async def give_prompt(self, job_id: str, prompt: str, *, mask: bytes | None = None) -> JobUpdate:

@@ -11,6 +11,7 @@ from typing import Final
 __all__ = [
     "ACCEPTED_CODES",
     "ARROWS",
+    "BLEND_DIMENSIONS",
     "CANCEL_REASON",
     "CODE_BANNED_PROMPT",
     "CODE_EXISTED",
@@ -21,14 +22,19 @@ __all__ = [
     "CODE_SUCCESS",
     "CODE_VALIDATION_ERROR",
     "CUSTOM_ZOOM",
+    "DESCRIBE",
     "FINAL_STATUSES",
     "GRID_BUTTONS",
+    "MAX_BLEND",
     "MAX_NOTIFY_HOOK",
     "MAX_PROMPT",
     "MAX_STATE",
+    "MIN_BLEND",
     "MODERATION_PHRASES",
     "ONE_SHOT_BUTTONS",
     "REMIX_BUTTONS",
+    "SEED_WAIT",
+    "SPEED_MODES",
     "STATUSES",
     "UNSUPPORTED_BUTTONS",
     "UPSCALE_BUTTONS",
@@ -109,3 +115,15 @@ UNSUPPORTED_BUTTONS: Final = {
     VARY_REGION: "The relay cannot serve Vary (Region) with the mj-proxy yet: it needs a region editor to mark "
                  "what Midjourney redraws, and the relay has none yet, so nothing was sent.",
 }
+
+# ---- describe, blend and the seed (SubmitController.Describe and Blend, TaskController.ImageSeed)
+DESCRIBE: Final = "DESCRIBE"  # the TaskAction of a describe; its prompts are in properties.finalPrompt
+MIN_BLEND: Final = 2  # "图片参数错误，2~5张图片"
+MAX_BLEND: Final = 5
+BLEND_DIMENSIONS: Final = ("PORTRAIT", "SQUARE", "LANDSCAPE")  # BlendDimensions, by name
+# TaskService.SubmitSeed waits up to 60 s for Midjourney's reply before it answers GET /task/{id}/image-seed.
+SEED_WAIT: Final = 60.0
+
+# ---- speed bases: trueai serves /submit and /task under /mj-fast/mj, /mj-relax/mj and /mj-turbo/mj too; the path
+# sets the task's speed (SimpleAuthMiddleware's Mode), kept as its requestMode and mode (SubmitController.NewTask).
+SPEED_MODES: Final = {"fast": "FAST", "relax": "RELAX", "turbo": "TURBO"}  # GenerationSpeedMode, by name

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.backends.base import BackendError, BackendStatus, Button, ErrorKind, JobUpdate, Media
+from bot.backends.replies import described_prompts, seed_in
 
 from . import errors
 from .facts import ONE_SHOT_BUTTONS
@@ -55,6 +56,40 @@ def created_at(job: Job) -> float | None:
         return None
 
 
+def texts_of(job: Job) -> list[str]:
+    """Midjourney's words in a job: its embeds' descriptions, then its message content."""
+    found = [embed["description"] for embed in job.embeds if isinstance(embed.get("description"), str)]
+    return [text for text in [*found, job.content or ""] if text]
+
+
+def reply_of(job: Job) -> str:
+    """Midjourney's answer to a settings command (remix, fast, relax, turbo): the content, else an embed's."""
+    return job.content or next(iter(texts_of(job)), "")
+
+
+def prompts_of(job: Job) -> tuple[str, ...]:
+    """The prompts of a finished describe: Midjourney posts them as its embed's description."""
+    if job.verb != "describe" or job.status != "completed":
+        return ()
+    for text in texts_of(job):
+        if prompts := described_prompts(text):
+            return prompts
+    return ()
+
+
+def seed_of(job: Job) -> str:
+    """The seed a finished seed_async job's answer names; BackendError when it did not finish with one."""
+    if job.status != "completed":
+        words = job.errorDetails or job.error or f"the seed job was {job.status}"
+        raise BackendError(ErrorKind.JOB_FAILED, f"Midjourney gave no seed (useapi job {job.jobid}): {words}")
+    seed = seed_in(*texts_of(job))
+    if seed is None:
+        # A completed answer without the seed in it is not what the contract describes: treated as an outage.
+        raise BackendError(ErrorKind.UNAVAILABLE, f"Midjourney's answer names no seed (useapi job {job.jobid}): "
+                                                  f"{reply_of(job)[:200]!r}")
+    return seed
+
+
 def update_of(job: Job, raw: dict[str, Any] | None = None) -> JobUpdate:
     """A useapi job as the relay sees it; `raw` is the body to keep (masked), else the job's own."""
     status = status_of(job)
@@ -77,6 +112,7 @@ def update_of(job: Job, raw: dict[str, Any] | None = None) -> JobUpdate:
         callback_url=job.replyUrl,
         prompt=job.prompt,
         error=error,
+        prompts=prompts_of(job),
         created_at=created_at(job),
         raw=raw if raw is not None else job.model_dump(),
     )

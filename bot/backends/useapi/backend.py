@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from bot.backends.base import (
+    DIMENSIONS,
+    SPEEDS,
     AccountInfo,
     BackendError,
     BackendFacts,
@@ -19,7 +22,17 @@ from bot.backends.base import (
 
 from . import answers, errors
 from .client import UseapiClient
-from .facts import CUSTOM_ZOOM, FINAL_STATUSES, MAX_PROMPT, MAX_REPLY, ONE_SHOT_BUTTONS, REMIX_BUTTONS
+from .facts import (
+    BLEND_DIMENSIONS,
+    CUSTOM_ZOOM,
+    FINAL_STATUSES,
+    MAX_BLEND,
+    MAX_PROMPT,
+    MAX_REPLY,
+    MIN_BLEND,
+    ONE_SHOT_BUTTONS,
+    REMIX_BUTTONS,
+)
 from .models import Job, parse_progress
 
 log = logging.getLogger(__name__)
@@ -41,18 +54,29 @@ FACTS = BackendFacts(
 )
 # Callback fields are checked before anything is looked up: useapi's jobids are about 80 characters.
 MAX_JOBID_LENGTH = 256
+# The relay's blend shapes in useapi's spelling (its OpenAPI enum).
+_BLEND_DIMENSIONS = {name.lower(): name for name in BLEND_DIMENSIONS}
+assert set(_BLEND_DIMENSIONS) == set(DIMENSIONS), "useapi's blendDimensions and the relay's DIMENSIONS differ"
 
 
 class UseapiBackend:
-    """The relay's calls as useapi v2 requests; `mask` takes secrets out of the bodies kept in the store."""
+    """The relay's calls as useapi v2 requests; `mask` takes secrets out of the bodies kept in the store.
+
+    useapi's speed is the Midjourney account's own, set with `set_speed` (jobs/fast, relax, turbo): the `speed`
+    of a call that starts a job is ignored, since useapi has no per-request speed to give it to.
+    `seed_poll` and `seed_timeout` (seconds) pace the wait for a seed (see `seed`).
+    """
 
     facts = FACTS
 
     def __init__(self, client: UseapiClient, *, simulated: bool = False,
-                 mask: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+                 mask: Callable[[dict[str, Any]], dict[str, Any]] | None = None, seed_poll: float = 1.0,
+                 seed_timeout: float = 30.0) -> None:
         self.client = client
         self.simulated = simulated
         self._mask = mask or (lambda body: body)
+        self._seed_poll = seed_poll
+        self._seed_timeout = seed_timeout
 
     def __repr__(self) -> str:
         return f"UseapiBackend({self.client!r}, simulated={self.simulated})"
@@ -67,7 +91,7 @@ class UseapiBackend:
         return answers.update_of(job, self._mask(job.model_dump()))
 
     async def imagine(self, prompt: str, *, ref: str, callback_url: str | None, max_jobs: int,
-                      images: Sequence[ImagePrompt] = ()) -> JobUpdate:
+                      images: Sequence[ImagePrompt] = (), speed: str | None = None) -> JobUpdate:
         # useapi takes image prompts as links leading the prompt, as Midjourney's own /imagine does.
         links = [image.url for image in images if image.url]
         if len(links) != len(images):
@@ -76,8 +100,58 @@ class UseapiBackend:
         job = await self._call(self.client.imagine(text, max_jobs=max_jobs, reply_url=callback_url, reply_ref=ref))
         return self._update(job)
 
+    async def describe(self, image: ImagePrompt, *, ref: str, callback_url: str | None,
+                       speed: str | None = None) -> JobUpdate:
+        if not image.url:
+            # useapi fetches the image itself (describeUrl): it takes no bytes.
+            raise BackendError(ErrorKind.BAD_REQUEST, "useapi describes an image only from a link, and this image "
+                               "has none", field_name="describeUrl", problem="is missing")
+        job = await self._call(self.client.describe(image.url, reply_url=callback_url, reply_ref=ref))
+        return self._update(job)
+
+    async def blend(self, images: Sequence[ImagePrompt], *, dimensions: str, ref: str, callback_url: str | None,
+                    max_jobs: int, speed: str | None = None) -> JobUpdate:
+        links = [image.url for image in images if image.url]
+        if len(links) != len(images):
+            raise BackendError(ErrorKind.BAD_REQUEST, "useapi blends images only from links, and an image has none",
+                               field_name="blendUrls", problem="must all be links")
+        if not MIN_BLEND <= len(links) <= MAX_BLEND:
+            raise BackendError(ErrorKind.BAD_REQUEST, f"a blend takes {MIN_BLEND} to {MAX_BLEND} images, not "
+                               f"{len(links)}", field_name="blendUrls", problem=f"must be {MIN_BLEND} to {MAX_BLEND}")
+        shape = _BLEND_DIMENSIONS.get(dimensions)
+        if shape is None:
+            raise BackendError(ErrorKind.BAD_REQUEST, f"a blend's dimensions are one of {', '.join(DIMENSIONS)}, not "
+                               f"{dimensions!r}", field_name="blendDimensions", problem="is not a known shape")
+        job = await self._call(self.client.blend(links, dimensions=shape, max_jobs=max_jobs, reply_url=callback_url,
+                                                 reply_ref=ref))
+        return self._update(job)
+
+    async def seed(self, job_id: str) -> str:
+        # seed_async starts a job of its own, which completes with Midjourney's reply naming the seed. The relay
+        # asked a question and waits for its answer here: that job is no member's (no message shows it, no
+        # callback route knows it), so it is polled, every seed_poll seconds since Midjourney answers within a
+        # few, and for seed_timeout at most since an answer that has not come by then will not come.
+        job = await self._call(self.client.seed(job_id))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._seed_timeout
+        while not job.is_final:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise BackendError(ErrorKind.TIMED_OUT, f"Midjourney did not answer the seed request within "
+                                                        f"{self._seed_timeout:g} s (useapi job {job.jobid})")
+            await asyncio.sleep(min(self._seed_poll, left))
+            job = await self._call(self.client.get_job(job.jobid))
+        return answers.seed_of(job)
+
+    async def set_speed(self, speed: str) -> str:
+        if speed not in SPEEDS:
+            raise BackendError(ErrorKind.BAD_REQUEST, f"the speeds are {', '.join(SPEEDS)}, not {speed!r}",
+                               field_name="speed", problem="is not a known speed")
+        # jobs/fast, relax and turbo change the Midjourney account's speed for every job after it.
+        return answers.reply_of(await self._call(self.client.set_speed(speed)))
+
     async def press(self, parent_job_id: str, button: Button, *, ref: str, callback_url: str | None,
-                    max_jobs: int, prompt: str | None = None) -> JobUpdate:
+                    max_jobs: int, prompt: str | None = None, speed: str | None = None) -> JobUpdate:
         job = await self._call(self.client.button(parent_job_id, button.ref, prompt=prompt, max_jobs=max_jobs,
                                                   reply_url=callback_url, reply_ref=ref))
         return self._update(job)
@@ -160,12 +234,5 @@ class UseapiBackend:
         await self._call(self.client.reset(account))
 
     async def toggle_remix(self) -> str:
-        job = await self._call(self.client.remix())
         # Midjourney's words in a settings job: the message content, else the first embed's description.
-        if job.content:
-            return job.content
-        for embed in job.embeds:
-            description = embed.get("description")
-            if isinstance(description, str) and description:
-                return description
-        return ""
+        return answers.reply_of(await self._call(self.client.remix()))

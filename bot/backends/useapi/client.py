@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -104,6 +104,31 @@ class UseapiClient:
             replyRef=reply_ref,
         )
         return self._job(await self._call("POST", "jobs/button", body=body))
+
+    async def describe(self, describe_url: str, *, reply_url: str | None = None,
+                       reply_ref: str | None = None) -> Job:
+        """POST jobs/describe: Midjourney's prompts for the image at describe_url; the job comes back 'started'."""
+        body = self._body(describeUrl=describe_url, channel=self._channel, discord=self._discord,
+                          replyUrl=reply_url, replyRef=reply_ref)
+        return self._job(await self._call("POST", "jobs/describe", body=body))
+
+    async def blend(self, blend_urls: Sequence[str], *, dimensions: str | None, max_jobs: int,
+                    reply_url: str | None = None, reply_ref: str | None = None) -> Job:
+        """POST jobs/blend: a grid from 2 to 5 image links (blendDimensions Portrait, Square or Landscape)."""
+        body = self._body(blendUrls=list(blend_urls), blendDimensions=dimensions, maxJobs=max_jobs,
+                          channel=self._channel, discord=self._discord, replyUrl=reply_url, replyRef=reply_ref)
+        return self._job(await self._call("POST", "jobs/blend", body=body))
+
+    async def seed(self, jobid: str) -> Job:
+        """POST jobs/seed_async: a job that completes with Midjourney's reply naming the seed of jobid."""
+        # No channel, as for a button: it runs on the channel of the job it asks about.
+        body = self._body(jobid=jobid, discord=self._discord)
+        return self._job(await self._call("POST", "jobs/seed_async", body=body))
+
+    async def set_speed(self, command: str) -> Job:
+        """POST jobs/fast, jobs/relax or jobs/turbo: sets the account's speed; Midjourney's answer is in the job."""
+        body = self._body(channel=self._channel, discord=self._discord)
+        return self._job(await self._call("POST", f"jobs/{quote(command, safe='')}", body=body))
 
     async def get_job(self, jobid: str) -> Job:
         """GET jobs/?jobid=: the job as useapi knows it now."""

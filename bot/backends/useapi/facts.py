@@ -10,17 +10,21 @@ from __future__ import annotations
 __all__ = [
     "ANIMATE_BUTTONS",
     "ARROWS",
+    "BLEND_DIMENSIONS",
     "CUSTOM_ZOOM",
     "DEFAULT_MAX_JOBS",
     "EXECUTING_STATUSES",
     "EXTEND_BUTTONS",
     "FINAL_STATUSES",
     "GRID_BUTTONS",
+    "MAX_BLEND",
     "MAX_JOBS_LIMIT",
     "MAX_PROMPT",
     "MAX_REPLY",
+    "MIN_BLEND",
     "ONE_SHOT_BUTTONS",
     "REMIX_BUTTONS",
+    "SPEED_COMMANDS",
     "SUPPORTED_BUTTONS",
     "UPSCALE_BUTTONS",
 ]
@@ -62,6 +66,13 @@ MAX_PROMPT = 2048  # the newer doc page; the OpenAPI file still says 1024
 MAX_REPLY = 1024  # replyUrl and replyRef alike
 DEFAULT_MAX_JOBS = 3  # what useapi assumes when a call leaves maxJobs out
 MAX_JOBS_LIMIT = 15  # the most maxJobs accepts (Pro and Mega plans)
+
+# jobs/blend (the OpenAPI file): blendUrls holds 2 to 5 links; blendDimensions is one of these, as written.
+MIN_BLEND = 2
+MAX_BLEND = 5
+BLEND_DIMENSIONS = ("Portrait", "Square", "Landscape")
+# The settings commands that set the account's speed (POST jobs/<name>); each answers `completed` at once.
+SPEED_COMMANDS = ("fast", "relax", "turbo")
 
 FINAL_STATUSES = frozenset({"completed", "failed", "moderated", "cancelled"})
 EXECUTING_STATUSES = frozenset({"created", "started", "progress"})

@@ -49,6 +49,9 @@ class Job(_Tolerant):
     created: str | None = None
     updated: str | None = None
     prompt: str | None = None
+    describeUrl: str | None = None  # a describe's image
+    blendUrls: list[str] = []  # a blend's images, and the shape it was asked for
+    blendDimensions: str | None = None
     button: str | None = None
     parentJobId: str | None = None
     buttons: list[str] = []

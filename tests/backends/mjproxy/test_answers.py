@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.backends.base import BackendError, BackendStatus, Button, ErrorKind
 from bot.backends.mjproxy import errors
-from bot.backends.mjproxy.answers import error_of, refusal, status_of, submitted, update_of
+from bot.backends.mjproxy.answers import error_of, refusal, seed_error, seed_of, status_of, submitted, update_of
 from bot.backends.mjproxy.facts import MODERATION_PHRASES, UPSCALE_BUTTONS, is_moderation
 from bot.backends.mjproxy.models import SubmitResult, Task, parse_progress
 
@@ -244,3 +244,56 @@ def test_task_ids_as_numbers_become_strings_and_booleans_are_refused() -> None:
     with pytest.raises(ValueError, match="id"):
         Task.model_validate({"id": True})
     assert SubmitResult.model_validate({"code": 1, "result": ["1", 2]}).result == "1,2"
+
+
+# ---- describe and the seed
+
+
+def test_a_finished_describe_gives_midjourneys_four_prompts() -> None:
+    update = update_of(task("task_SUCCESS_describe"))
+    assert update.status is BackendStatus.DONE and update.prompts == (
+        "a lighthouse on a rocky shore at dusk, soft watercolour, muted teal and amber --ar 3:2",
+        "an old lighthouse under a stormy sky, dramatic light, 35mm photograph --ar 3:2",
+        "lighthouse, seagulls, evening, oil painting by the sea --ar 3:2",
+        "a lonely tower of light over dark waves, cinematic, moody --ar 3:2",
+    )
+    # trueai's own describe buttons (one per prompt, and a retry), by emoji: passed on like any task's.
+    assert [button.name for button in update.buttons] == ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "🔄"]
+
+
+def test_a_describe_without_final_prompt_falls_back_to_its_description() -> None:
+    body = fixture("task_SUCCESS_describe")
+    body["properties"]["finalPrompt"] = None
+    assert len(update_of(Task.model_validate(body)).prompts) == 4
+
+
+@pytest.mark.parametrize("change", [{"status": "IN_PROGRESS"}, {"status": "FAILURE"}, {"action": "IMAGINE"}])
+def test_only_a_finished_describe_has_prompts(change: dict[str, Any]) -> None:
+    assert update_of(Task.model_validate({**fixture("task_SUCCESS_describe"), **change})).prompts == ()
+    assert update_of(task("task_SUCCESS")).prompts == ()
+
+
+def test_a_seed_is_the_result_of_code_1() -> None:
+    assert seed_of(result("result_1_seed")) == "1783912300"
+    assert seed_of(SubmitResult.model_validate({"code": 1, "result": 42})) == "42"  # a number, as gateways send
+
+
+@pytest.mark.parametrize(("body", "kind"), [
+    (fixture("result_3_no_seed"), ErrorKind.UNSUPPORTED),  # the proxy got no seed from Midjourney
+    (fixture("result_9_seed_error"), ErrorKind.JOB_FAILED),  # its seedError (words made up for this fixture)
+    (fixture("result_3_no_account"), ErrorKind.UNAVAILABLE),
+    ({"code": 1, "description": "成功", "result": "not-a-seed"}, ErrorKind.UNAVAILABLE),
+    ({"code": 1, "description": "成功", "result": None}, ErrorKind.UNAVAILABLE),
+])
+def test_any_other_seed_answer_is_its_kind(body: dict[str, Any], kind: ErrorKind) -> None:
+    with pytest.raises(BackendError) as raised:
+        seed_of(SubmitResult.model_validate(body))
+    assert raised.value.kind is kind
+
+
+def test_the_seed_of_an_unfinished_task_is_a_bad_request_naming_the_task() -> None:
+    mapped = seed_error(errors.BadRequest(400, '{"code": 4, "description": "关联任务状态错误", "result": null}'))
+    assert (mapped.kind, mapped.field_name, mapped.status) == (ErrorKind.BAD_REQUEST, "taskId", 400)
+    assert mapped.problem is not None and "finished" in mapped.problem
+    missing = seed_error(errors.NotFound(404, '{"code": 3, "description": "关联任务不存在或已失效"}'))
+    assert missing.kind is ErrorKind.NOT_FOUND

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import signal
 
-from bot.backends.mjproxy.facts import CODE_FAILURE, CODE_QUEUE_REJECTED
+from bot.backends.mjproxy.facts import CODE_FAILURE, CODE_QUEUE_REJECTED, SPEED_MODES
 
 from .server import Simulator
 
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default="sim-token", help="token to require (mj-api-secret or Authorization)")
     parser.add_argument("--any-token", action="store_true", help="accept any caller, with or without a token")
     parser.add_argument("--account-remix", action="store_true", help="Remix on: V, Vary, pan and 🔄 wait for a modal")
+    parser.add_argument("--speeds", default=",".join(SPEED_MODES),
+                        help="the speed bases to serve (/mj-<speed>/mj), comma-separated; empty for none")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     simulator = Simulator(
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         max_running=args.max_running,
         queue_size=args.queue_size,
         queue_full_code=args.queue_full_code,
+        speeds=[speed for speed in args.speeds.split(",") if speed],
     )
     simulator.set_account_remix(args.account_remix)
     with contextlib.suppress(KeyboardInterrupt):

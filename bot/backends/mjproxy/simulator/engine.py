@@ -19,6 +19,7 @@ import aiohttp
 
 from bot.backends.mjproxy.facts import (
     CANCEL_REASON,
+    DESCRIBE,
     FAILURE,
     FINAL_STATUSES,
     IN_PROGRESS,
@@ -29,7 +30,7 @@ from bot.backends.mjproxy.facts import (
 from bot.backends.mjproxy.facts import SUCCESS as SUCCESS_STATUS
 
 from .images import render_mp4, render_png
-from .tasks import IdMaker, buttons_after, is_single_image, job_hash, now_ms
+from .tasks import IdMaker, buttons_after, described_text, is_single_image, job_hash, now_ms
 
 __all__ = ["TaskEngine"]
 
@@ -187,11 +188,12 @@ class TaskEngine:
         return self.send_callback(task_id)
 
     def finish(self, task_id: str) -> asyncio.Task[None] | None:
-        """SUCCESS: its image (and a video for VIDEO tasks), its buttons, Midjourney's final prompt."""
+        """SUCCESS: its image (and a video for VIDEO tasks), its buttons, Midjourney's final prompt; a describe's
+        image stands for the one described, and its final prompt is Midjourney's four."""
         task = self.tasks[task_id]
         action = task.get("action")
         hash_ = job_hash(task_id)
-        single = is_single_image(action)
+        single = is_single_image(action) or action == DESCRIBE
         side = 256 if single else 128
         png = render_png(task_id, side, grid=not single)
         self._files[f"{hash_}.png"] = (png, "image/png")
@@ -200,7 +202,8 @@ class TaskEngine:
         finished = now_ms()
         task.update(status=SUCCESS_STATUS, isCompleted=True, progress="100%", finishTime=finished, imageUrl=image_url,
                     url=image_url, proxyUrl=image_url, width=side, height=side, size=len(png), contentType="image/png",
-                    jobId=hash_, mode="FAST", version="v 7", buttons=buttons_after(action, hash_), failReason=None,
+                    jobId=hash_, mode=task.get("requestMode") or "FAST", version="v 7",
+                    buttons=buttons_after(action, hash_), failReason=None,
                     useTime=f"{(finished - (task.get('startTime') or finished)) / 1000:.2f} s")
         if action == "VIDEO":
             video = render_mp4(task_id)
@@ -210,6 +213,10 @@ class TaskEngine:
                         contentType="video/mp4", size=len(video), videoDuration=5, frameCount=120)
         prompt = task.get("promptEn") or task.get("prompt") or ""
         final = prompt if "--v " in prompt else f"{prompt} --v 7.0"  # Midjourney names the model it used
+        if action == DESCRIBE:
+            # DiscordWebSocketService: the embed's text is the task's description and its finalPrompt.
+            final = described_text(task_id)
+            task.update(description=final, promptEn=final)
         task["properties"].update(finalPrompt=final, messageHash=hash_, messageContent=f"**{final}** - <@1308> (fast)")
         self._release(task_id)
         return self.send_callback(task_id)

@@ -80,7 +80,7 @@ class Injections:
     def answer(self, injection: Injection, request: web.Request, body: dict[str, Any]) -> web.Response:
         """The injected answer: the test's body, else the proxy's for that code or status and call."""
         value = injection.value
-        names_task = not request.path.endswith("submit/imagine")
+        names_task = not request.path.endswith(("submit/imagine", "submit/describe", "submit/blend"))
         if injection.body is not None:
             if value < 100:
                 return json_response(injection.body, 404 if value == CODE_NOT_FOUND and names_task else 200)

@@ -8,7 +8,7 @@ answers.py names it.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -16,25 +16,22 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from bot.backends.mjproxy.facts import (
-    CODE_BANNED_PROMPT,
     CODE_EXISTED,
-    CODE_FAILURE,
-    CODE_IN_QUEUE,
     CODE_NOT_FOUND,
     CODE_QUEUE_REJECTED,
-    CODE_SUCCESS,
     CODE_VALIDATION_ERROR,
     FAILURE,
     MODAL,
+    SPEED_MODES,
     SUCCESS,
     WAITING_FOR_MODAL,
 )
 
 from . import answers as say
-from .controls import TaskControls
+from .commands import CommandRoutes
 from .engine import TaskEngine
 from .injections import Injection, Injections
-from .tasks import action_of, new_task
+from .tasks import action_of, mode_of, new_task
 
 __all__ = ["RecordedRequest", "Simulator"]
 
@@ -52,18 +49,22 @@ class RecordedRequest:
     body: dict[str, Any] | None
 
 
-class Simulator(TaskControls):
+class Simulator(CommandRoutes):
     """An mj-proxy on loopback: its queue and slots, tasks on a clock, notifyHook callbacks, codes on demand.
 
     token None accepts any caller (the bot's embedded default). accept_bearer takes `Authorization: Bearer
     <token>` as hosted gateways do; trueai itself compares the whole header. strict_remix answers code 4 to
     enableRemix while the account's Remix is off, as trueai does; by default such a press gets its modal.
+    Its routes are served under /mj and under the speed bases /mj-fast/mj, /mj-relax/mj, /mj-turbo/mj as trueai
+    does (a task records the speed its path asked for as its requestMode); `speeds` names the speed bases it
+    serves (all three by default), one left out answering 404 there as a proxy without it would.
     """
 
     def __init__(self, *, token: str | None = "sim-token",  # noqa: S107 - the simulator's published test token
                  job_seconds: float | None = 2.0, progress_steps: int = 2, max_running: int = 3,
                  queue_size: int = 10, queue_full_code: int = CODE_QUEUE_REJECTED, accept_bearer: bool = True,
-                 strict_remix: bool = False, callback_timeout: float = 5.0) -> None:
+                 strict_remix: bool = False, callback_timeout: float = 5.0,
+                 speeds: Collection[str] = tuple(SPEED_MODES)) -> None:
         self.engine = TaskEngine(job_seconds=job_seconds, progress_steps=progress_steps, max_running=max_running,
                                  queue_size=queue_size, callback_timeout=callback_timeout)
         self._token = token
@@ -71,6 +72,7 @@ class Simulator(TaskControls):
         self._queue_full_code = queue_full_code
         self.strict_remix = strict_remix
         self.account_remix = False
+        self.speeds = set(speeds)  # tests may change it: the speed bases served from the next request on
         self.requests: list[RecordedRequest] = []
         # How often the proxy's queue was full (code 23, or 9): a relay that counts its slots never causes it.
         self.queue_full_answers = 0
@@ -84,14 +86,17 @@ class Simulator(TaskControls):
     def make_app(self) -> web.Application:
         """The aiohttp application; start() serves it, or hand it to any aiohttp runner."""
         app = web.Application(middlewares=[self._middleware()])
-        app.router.add_post("/mj/submit/imagine", self._imagine)
-        app.router.add_post("/mj/submit/action", self._action)
-        app.router.add_post("/mj/submit/modal", self._modal)
-        app.router.add_get("/mj/task/list", self._list)
-        app.router.add_post("/mj/task/list-by-condition", self._list_by_condition)
-        app.router.add_post("/mj/task/list-by-ids", self._list_by_condition)
-        app.router.add_get("/mj/task/{id}/fetch", self._fetch)
-        app.router.add_post("/mj/task/{id}/cancel", self._cancel)
+        # SubmitController and TaskController are routed under each base alike (their [Route] attributes).
+        for prefix in ("/mj", *(f"/mj-{speed}/mj" for speed in SPEED_MODES)):
+            app.router.add_post(f"{prefix}/submit/imagine", self._imagine)
+            app.router.add_post(f"{prefix}/submit/action", self._action)
+            app.router.add_post(f"{prefix}/submit/modal", self._modal)
+            app.router.add_get(f"{prefix}/task/list", self._list)
+            app.router.add_post(f"{prefix}/task/list-by-condition", self._list_by_condition)
+            app.router.add_post(f"{prefix}/task/list-by-ids", self._list_by_condition)
+            app.router.add_get(f"{prefix}/task/{{id}}/fetch", self._fetch)
+            app.router.add_post(f"{prefix}/task/{{id}}/cancel", self._cancel)
+            self.add_command_routes(app, prefix)
         app.router.add_get("/attachments/{name}", self._attachment)
         app.cleanup_ctx.append(self._resources)
         return app
@@ -167,11 +172,14 @@ class Simulator(TaskControls):
                 body, bad_body = None, True
             self.requests.append(RecordedRequest(request.method, request.path, dict(request.query),
                                                  dict(request.headers), body))
-            api = request.path.startswith("/mj/")
+            mode = mode_of(request.path)
+            api = request.path.startswith("/mj/") or mode is not None
             if api and self._outage is not None:
                 return say.outage_page(self._outage)
             if api and not self._authorized(request):
                 return say.text_response(401, say.UNAUTHORISED)
+            if mode is not None and mode.lower() not in self.speeds:
+                return web.Response(status=404)  # no route there: ASP.NET's empty 404, after the auth middleware
             injection = self._injections.take(request.path)
             if injection is not None:
                 return self._injections.answer(injection, request, body or {})
@@ -192,35 +200,6 @@ class Simulator(TaskControls):
             given = given[len("Bearer ") :]
         return hmac.compare_digest(given.encode(), self._token.encode())
 
-    # ---- shared by the submit handlers
-
-    def _enqueued(self, task_id: str) -> web.Response:
-        ahead = self.engine.enqueue(task_id)
-        instance = self.tasks[task_id]["instanceId"]
-        if ahead is None:
-            return say.submit_result(CODE_SUCCESS, say.SUBMITTED, task_id, discordInstanceId=instance)
-        return say.submit_result(CODE_IN_QUEUE, say.IN_QUEUE.format(ahead=ahead), task_id, numberOfQueues=ahead,
-                                 discordInstanceId=instance)
-
-    def _queue_full(self) -> web.Response | None:
-        if self.engine.has_room():
-            return None
-        self.queue_full_answers += 1
-        if self._queue_full_code == CODE_FAILURE:
-            return say.submit_result(CODE_FAILURE, say.QUEUE_FULL_9)
-        return say.submit_result(CODE_QUEUE_REJECTED, say.QUEUE_FULL_23)
-
-    @staticmethod
-    def _banned(prompt: str) -> web.Response | None:
-        word = say.banned_word(prompt)
-        if word is None:
-            return None
-        return say.submit_result(CODE_BANNED_PROMPT, say.BANNED, promptEn=prompt, bannedWord=word)
-
-    @staticmethod
-    async def _body(request: web.Request) -> dict[str, Any]:
-        return await say.read_body(request) or {}  # the middleware proved it parses; the read is cached
-
     # ---- /submit
 
     async def _imagine(self, request: web.Request) -> web.Response:
@@ -237,7 +216,7 @@ class Simulator(TaskControls):
         if refused is not None:
             return refused
         task = new_task(self.engine.ids.task_id(), action="IMAGINE", prompt=prompt, state=body.get("state"),
-                        notify_hook=body.get("notifyHook"), nonce=self.engine.ids.nonce())
+                        notify_hook=body.get("notifyHook"), nonce=self.engine.ids.nonce(), mode=mode_of(request.path))
         self.engine.file_task(task, say.root_of(request))
         return self._enqueued(task["id"])
 
@@ -276,7 +255,7 @@ class Simulator(TaskControls):
                 return full
         task = new_task(self.engine.ids.task_id(), action=action, prompt=parent.get("prompt") or "",
                         state=body.get("state"), notify_hook=body.get("notifyHook"), nonce=self.engine.ids.nonce(),
-                        parent=parent, custom_id=custom_id)
+                        parent=parent, custom_id=custom_id, mode=mode_of(request.path))
         task["promptEn"] = "" if custom_id.startswith("MJ::Inpaint::") else final_prompt
         self.engine.file_task(task, say.root_of(request))
         if not modal:

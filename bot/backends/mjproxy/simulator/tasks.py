@@ -13,16 +13,20 @@ import time
 import uuid
 from typing import Any
 
-from bot.backends.mjproxy.facts import NOT_START
+from bot.backends.mjproxy.facts import NOT_START, SPEED_MODES
 
 __all__ = [
     "IdMaker",
     "action_of",
+    "blend_prompt",
     "buttons_after",
+    "described_text",
     "is_single_image",
     "job_hash",
+    "mode_of",
     "new_task",
     "now_ms",
+    "seed_of",
 ]
 
 INSTANCE_ID = "1280000000000000001"  # the simulated Discord account's channel: TaskInfo.InstanceId
@@ -54,6 +58,30 @@ class IdMaker:
 def job_hash(task_id: str) -> str:
     """Midjourney's job UUID for a task (properties.messageHash): every customId of its buttons carries it."""
     return str(uuid.UUID(bytes=hashlib.sha256(f"midjourney-job:{task_id}".encode()).digest()[:16]))
+
+
+def mode_of(path: str) -> str | None:
+    """The speed a request's path asks for (SimpleAuthMiddleware: /mj-fast, /mj-relax, /mj-turbo), by name."""
+    return next((mode for speed, mode in SPEED_MODES.items() if path.startswith(f"/mj-{speed}/")), None)
+
+
+def described_text(task_id: str) -> str:
+    """Midjourney's describe text (its embed, trueai's finalPrompt): four numbered prompts, marked simulated."""
+    digest = hashlib.sha256(f"describe:{task_id}".encode()).digest()
+    subject = ("a lighthouse on a cliff", "a cat on a windowsill", "a market street at noon")[digest[0] % 3]
+    return "\n\n".join(f"{n}\ufe0f\u20e3 {subject}, simulated description {n}, soft light --ar 1:1"
+                       for n in range(1, 5))
+
+
+def seed_of(task_id: str) -> str:
+    """The seed a simulated task was drawn with (TaskInfo.Seed): fixed per task, within 0..4294967295."""
+    return str(int.from_bytes(hashlib.sha256(f"seed:{task_id}".encode()).digest()[:4], "big"))
+
+
+def blend_prompt(images: list[str], dimensions: str) -> str:
+    """How Midjourney writes a blend's prompt: a short link per image, then the shape (none for a square)."""
+    links = " ".join(f"<https://s.mj.run/{hashlib.sha256(image.encode()).hexdigest()[:11]}>" for image in images)
+    return links + {"PORTRAIT": " --ar 2:3", "LANDSCAPE": " --ar 3:2"}.get(dimensions, "")
 
 
 def _button(custom_id: str, *, label: str = "", emoji: str = "", style: int = 2) -> dict[str, Any]:
@@ -116,19 +144,22 @@ def is_single_image(action: str | None) -> bool:
 
 
 def buttons_after(action: str | None, hash_: str) -> list[dict[str, Any]]:
-    """The buttons under a finished task of this action (a video offers none here)."""
+    """The buttons under a finished task of this action (a video offers none here, nor a describe: trueai's
+    PicReader buttons, one per prompt, are not simulated)."""
     if action == "UPSCALE":
         return upscale_buttons(hash_)
     if action == "UPSCALE_HD":
         return upscale_buttons(hash_, upscales=False)
-    if action == "VIDEO":
+    if action in ("VIDEO", "DESCRIBE"):
         return []
     return grid_buttons(hash_)
 
 
 def new_task(task_id: str, *, action: str, prompt: str, state: str | None, notify_hook: str | None, nonce: str,
-             parent: dict[str, Any] | None = None, custom_id: str | None = None) -> dict[str, Any]:
-    """A task as NewTask files it (NOT_START), with every field TaskInfo serialises."""
+             parent: dict[str, Any] | None = None, custom_id: str | None = None,
+             mode: str | None = None) -> dict[str, Any]:
+    """A task as NewTask files it (NOT_START), with every field TaskInfo serialises; `mode` the speed its path
+    asked for (FAST, RELAX, TURBO), kept as its requestMode and mode."""
     properties: dict[str, Any] = {"notifyHook": notify_hook, "nonce": nonce, "discordInstanceId": INSTANCE_ID,
                                   "discordChannelId": INSTANCE_ID}
     if custom_id is not None:
@@ -146,7 +177,7 @@ def new_task(task_id: str, *, action: str, prompt: str, state: str | None, notif
         "partnerTaskId": None, "partnerTaskInfo": None, "isOfficial": False, "officialTaskId": None,
         "officialTaskInfo": None, "isDiscord": True, "buttons": [], "seed": None, "seedError": None,
         "seedMessageId": None, "clientIp": "127.0.0.1", "jobId": None, "isReplicate": False,
-        "replicateSource": None, "replicateTarget": None, "mode": None, "requestMode": None, "accountFilter": None,
+        "replicateSource": None, "replicateTarget": None, "mode": mode, "requestMode": mode, "accountFilter": None,
         "url": None, "proxyUrl": None, "height": None, "width": None, "size": None, "contentType": None,
         "videoGenOriginImageUrl": None, "videoDuration": None, "frameCount": None, "videoUrl": None,
         "videoUrls": None, "useTime": "-", "version": None, "storageOption": None, "videoType": None,

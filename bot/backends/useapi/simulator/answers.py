@@ -12,10 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from bot.backends.useapi.facts import (
+    BLEND_DIMENSIONS,
     CUSTOM_ZOOM,
+    MAX_BLEND,
     MAX_JOBS_LIMIT,
     MAX_PROMPT,
     MAX_REPLY,
+    MIN_BLEND,
     ONE_SHOT_BUTTONS,
     SUPPORTED_BUTTONS,
 )
@@ -44,6 +47,17 @@ REMIX_REPLY = {
     True: "Remix mode turned on! You can disable it by running `/prefer remix` again.",
     False: "Remix mode turned off! You can enable it by running `/prefer remix` again.",
 }
+# Midjourney's answers to /fast, /relax and /turbo, as the simulated account gives them.
+SPEED_REPLY = {
+    "fast": "Fast mode turned on! Your jobs now use your fast hours. You can switch back with `/relax`.",
+    "relax": "Relax mode turned on! Your jobs no longer use your fast hours, but may take longer to start. "
+             "You can switch back with `/fast`.",
+    "turbo": "Turbo mode turned on! Your jobs now run up to four times faster and use twice the fast hours. "
+             "You can switch back with `/fast`.",
+}
+# Midjourney's /blend names the shape of the result with --ar; a square blend names none.
+BLEND_ASPECT = {"Portrait": " --ar 2:3", "Square": "", "Landscape": " --ar 3:2"}
+_URL = re.compile(r"^https?://\S+$")
 _FORBIDDEN = re.compile(r"\bforbidden\b", re.IGNORECASE)
 _BAD_PARAM = re.compile(r"--(badparam)\b")
 
@@ -160,6 +174,51 @@ def check_button(body: dict[str, Any], jobs: Mapping[str, dict[str, Any]]) -> we
                     button=button,
                     jobid=child["jobid"],
                 )
+    return None
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and _URL.match(value) is not None
+
+
+def check_describe(body: dict[str, Any]) -> web.Response | None:
+    """The 400 useapi answers for this jobs/describe body, else None."""
+    url = body.get("describeUrl")
+    if not isinstance(url, str) or not url.strip():
+        return error(400, "describeUrl is missing")
+    if not _is_url(url):
+        return error(400, "describeUrl must be a valid URL")
+    return check_common(body)
+
+
+def check_blend(body: dict[str, Any]) -> web.Response | None:
+    """The 400 useapi answers for this jobs/blend body, else None."""
+    urls = body.get("blendUrls")
+    if urls is None:
+        return error(400, "blendUrls is missing")
+    if not isinstance(urls, list) or not MIN_BLEND <= len(urls) <= MAX_BLEND:
+        return error(400, f"blendUrls must be {MIN_BLEND} to {MAX_BLEND} image links")
+    if not all(_is_url(url) for url in urls):
+        return error(400, "blendUrls must be valid URLs")
+    dimensions = body.get("blendDimensions")
+    if dimensions is not None and dimensions not in BLEND_DIMENSIONS:
+        return error(400, f"blendDimensions must be one of {', '.join(BLEND_DIMENSIONS)}")
+    return check_common(body)
+
+
+def check_seed(body: dict[str, Any], jobs: Mapping[str, dict[str, Any]]) -> web.Response | None:
+    """The 400 or 404 useapi answers for this jobs/seed_async body, given the jobs it knows, else None."""
+    jobid = body.get("jobid")
+    if not isinstance(jobid, str) or not jobid:
+        return error(400, "jobid is missing")
+    invalid = check_common(body, max_jobs=False)
+    if invalid is not None:
+        return invalid
+    job = jobs.get(jobid)
+    if job is None:
+        return error(404, f"Unable to locate job {jobid}")
+    if job.get("status") != "completed":
+        return error(400, f"job {jobid} is {job.get('status')}, only completed jobs have a seed")
     return None
 
 

@@ -16,20 +16,9 @@ import aiohttp
 
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS, EXECUTING_STATUSES
 
-from .images import render_mp4, render_png
-from .jobs import (
-    IdMaker,
-    attachment,
-    file_name,
-    final_content,
-    is_single_image,
-    is_video,
-    mask,
-    next_buttons,
-    now_iso,
-    progress_content,
-    waiting_content,
-)
+from .images import render_png
+from .jobs import IdMaker, attachment, file_name, mask, now_iso, progress_content, waiting_content
+from .results import result_of
 
 __all__ = ["JobEngine"]
 
@@ -145,9 +134,11 @@ class JobEngine:
         jobid = self.new_jobid(channel)
         now = now_iso()
         job: dict[str, Any] = {"jobid": jobid, "verb": verb, "status": "started", "created": now, "updated": now}
-        parent = self.jobs.get(str(body.get("jobid"))) if verb == "button" else None
+        # A seed request runs on the job it asks about, as a button's job does, but is not one of its children.
+        parent = self.jobs.get(str(body.get("jobid"))) if verb in ("button", "seed_async") else None
         if verb == "button":
             job["button"] = body.get("button")
+        if verb in ("button", "seed_async"):
             job["parentJobId"] = body.get("jobid")
         if prompt is not None:
             job["prompt"] = prompt
@@ -156,7 +147,7 @@ class JobEngine:
             channel=parent.get("channel", channel) if parent else channel,
             server=self.server,
         )
-        if verb in ("imagine", "button"):
+        if verb in ("imagine", "button", "blend", "describe"):
             job["maxJobs"] = body.get("maxJobs", DEFAULT_MAX_JOBS)
         for name in ("replyUrl", "replyRef"):
             if isinstance(body.get(name), str):
@@ -168,7 +159,7 @@ class JobEngine:
         job["code"] = 200
         self.jobs[jobid] = job
         self._meta[jobid] = _JobMeta(root=root, started_at=time.monotonic())
-        if parent is not None and link_child:
+        if parent is not None and link_child and verb == "button":
             child = {"button": job["button"], "jobid": jobid, "messageId": job["messageId"]}
             parent.setdefault("children", []).append(child)
         return job
@@ -177,11 +168,11 @@ class JobEngine:
         self, path: str, root: str, body: dict[str, Any], status: str, code: int, fields: dict[str, Any]
     ) -> dict[str, Any]:
         """Keep a job refused at submission (moderated, queued, pending mod) as useapi does; return its body."""
-        verb = "button" if path.endswith("jobs/button") else "imagine"
+        verb = path.rsplit("/", 1)[-1] if path.endswith(("jobs/button", "jobs/blend", "jobs/describe")) else "imagine"
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             parent = self.jobs.get(str(body.get("jobid")), {})
-            prompt = parent.get("prompt", "") if verb == "button" else ""
+            prompt = parent.get("prompt", "") if verb == "button" else None if verb == "describe" else ""
         # Only a queued job (504) still runs at Midjourney, so only it takes the button on its parent.
         job = self.new_job(root, body, verb=verb, prompt=prompt, link_child=code == 504)
         fields = {k: v for k, v in fields.items() if k != "code"}
@@ -216,15 +207,16 @@ class JobEngine:
         self.max_executing_seen = max(self.max_executing_seen, len(self._executing))
         self.send_callback(jobid)
         if self._job_seconds is not None:
-            self._meta[jobid].lifecycle = self._spawn(self._run(jobid, self._job_seconds))
+            # Midjourney shows no percentages while it describes an image or looks a seed up: no progress steps.
+            steps = 0 if self.jobs[jobid].get("verb") in ("describe", "seed_async") else self._progress_steps
+            self._meta[jobid].lifecycle = self._spawn(self._run(jobid, self._job_seconds, steps))
 
     def complete_queued_later(self, jobid: str) -> None:
         """A queued job (504) still completes after job_seconds, as Midjourney would; none in manual mode."""
         if self._job_seconds is not None:
             self._meta[jobid].lifecycle = self._spawn(self._run_queued(jobid, self._job_seconds))
 
-    async def _run(self, jobid: str, seconds: float) -> None:
-        steps = self._progress_steps
+    async def _run(self, jobid: str, seconds: float, steps: int) -> None:
         pause = seconds / (steps + 1)
         for step in range(1, steps + 1):
             await asyncio.sleep(pause)
@@ -283,27 +275,11 @@ class JobEngine:
             self.set_final(jobid, "cancelled")
 
     async def finish(self, jobid: str) -> asyncio.Task[None] | None:
-        """Complete the job with its image and next buttons; returns the callback's delivery, if there is one."""
+        """Complete the job with its result (results.py); returns the callback's delivery, if there is one."""
         job = self.jobs[jobid]
-        button = job.get("button")
-        root = self._meta[jobid].root or self.root or ""
-        if is_video(button):
-            mp4 = await asyncio.to_thread(render_mp4, jobid, 128, 12, self._image_bytes)
-            name = file_name(jobid, "mp4")
-            self._files[name] = mp4
-            made = attachment(root, name, len(mp4), 128, self.ids.snowflake(), content_type="video/mp4")
-        else:
-            single = is_single_image(button)
-            side = 256 if single else 128
-            if self._image_bytes:
-                png, side = await asyncio.to_thread(render_png, jobid, side, not single, self._image_bytes)
-            else:
-                png, side = render_png(jobid, side, not single, None)
-            name = file_name(jobid)
-            self._files[name] = png
-            made = attachment(root, name, len(png), side, self.ids.snowflake())
-        job.update(content=final_content(job.get("prompt", ""), button), buttons=next_buttons(button),
-                   attachments=[made])
+        made = await result_of(job, self._meta[jobid].root or self.root or "", self.ids, self._image_bytes)
+        self._files.update(made.files)
+        job.update(made.fields)
         job.pop("error", None)
         job.pop("errorDetails", None)
         return self.set_final(jobid, "completed")

@@ -54,7 +54,7 @@ class Injections:
         engine = self._engine
         status = injection.status
         path = request.path
-        makes_job = path.endswith(("jobs/imagine", "jobs/button"))
+        makes_job = path.endswith(("jobs/imagine", "jobs/button", "jobs/blend", "jobs/describe"))
         jobid = str(body.get("jobid") or request.query.get("jobid") or "<jobid>")
         if status == 400:
             return {"error": "prompt is missing" if path.endswith("imagine") else "jobid is missing", "code": 400}

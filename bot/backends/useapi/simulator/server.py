@@ -17,22 +17,18 @@ from bot.backends.useapi.facts import DEFAULT_MAX_JOBS
 from .answers import (
     PENDING_MOD_DETAILS,
     PENDING_MOD_ERROR,
-    REMIX_REPLY,
     BadBody,
     check_button,
-    check_common,
     check_imagine,
     error,
     json_response,
     outage_page,
     read_body,
-    refusal,
     root_of,
 )
-from .controls import JobControls
+from .commands import CommandRoutes
 from .engine import JobEngine
 from .injections import Injection, Injections
-from .jobs import now_iso
 
 __all__ = ["RecordedRequest", "Simulator"]
 
@@ -54,10 +50,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return await read_body(request) or {}
 
 
-class Simulator(JobControls):
+class Simulator(CommandRoutes):
     """useapi.net v2 on loopback: job lifecycle on a clock, replyUrl callbacks, maxJobs, every error on demand.
 
-    The jobs live in `engine`, a JobEngine; JobControls gives its controls and state (jobs, callbacks...).
+    The jobs live in `engine`, a JobEngine; JobControls gives its controls and state (jobs, callbacks...);
+    CommandRoutes the routes of describe, blend, seed_async and the settings commands.
     """
 
     def __init__(
@@ -89,6 +86,7 @@ class Simulator(JobControls):
         self.requests: list[RecordedRequest] = []
         self.rejections_429 = 0
         self.remix_on = False
+        self.speed = "fast"  # a Midjourney account's speed until /relax or /turbo
         self._injections = Injections(self.engine)
         self._outage: int | None = None
         self._pending_mod = False
@@ -103,7 +101,7 @@ class Simulator(JobControls):
         app = web.Application(middlewares=[self._middleware()])
         app.router.add_post("/v2/jobs/imagine", self._imagine)
         app.router.add_post("/v2/jobs/button", self._button)
-        app.router.add_post("/v2/jobs/remix", self._remix)
+        self.add_command_routes(app)
         app.router.add_get("/v2/jobs/", self._get_job)
         app.router.add_get("/v2/jobs", self._get_executing)
         app.router.add_get("/v2/jobs/cancel/", self._cancel)
@@ -265,21 +263,6 @@ class Simulator(JobControls):
             self.rejections_429 += 1
         return json_response(status, payload)
 
-    # ---- checks shared by the job-making handlers
-
-    def _queue_full(self, max_jobs: int) -> web.Response | None:
-        executing = self.executing()
-        if len(executing) < max_jobs:
-            return None
-        self.rejections_429 += 1
-        return error(429, f"Maximum of {max_jobs} jobs executing in parallel supported", executingJobs=executing)
-
-    def _moderate(self, request: web.Request, body: dict[str, Any], prompt: str) -> web.Response | None:
-        refused = refusal(prompt)
-        if refused is None:
-            return None
-        return json_response(422, self.engine.refuse(request.path, root_of(request), body, "moderated", 422, refused))
-
     # ---- API handlers
 
     async def _imagine(self, request: web.Request) -> web.Response:
@@ -317,23 +300,6 @@ class Simulator(JobControls):
         prompt = prompt or parent.get("prompt") or ""
         job = self.engine.new_job(root_of(request), body, verb="button", prompt=prompt)
         self.engine.launch(job["jobid"])
-        return json_response(200, job)
-
-    async def _remix(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        invalid = check_common(body, max_jobs=False)
-        if invalid is not None:
-            return invalid
-        self.remix_on = not self.remix_on
-        reply = REMIX_REPLY[self.remix_on]
-        job = self.engine.new_job(root_of(request), body, verb="remix", prompt=None)
-        job.update(
-            status="completed",
-            content=reply,
-            embeds=[{"type": "rich", "description": reply}],
-            updated=now_iso(),
-        )
-        self.engine.send_callback(job["jobid"])
         return json_response(200, job)
 
     async def _get_job(self, request: web.Request) -> web.Response:

@@ -247,3 +247,61 @@ def test_raw_is_the_given_body_else_the_jobs_own() -> None:
     own = answers.update_of(job(status="started", somethingNew=1)).raw
     assert own["jobid"] == "j1"
     assert own["somethingNew"] == 1  # a field useapi added is kept for people debugging
+
+
+# -- describe, seed and the settings replies ------------------------------------------------------------------
+
+DESCRIBED = ("1️⃣ a fox in tall grass, golden hour --ar 3:2\n\n2️⃣ a red fox, watercolour --ar 3:2\n\n"
+             "3️⃣ fox, meadow, morning mist --ar 3:2\n\n4️⃣ a curious fox looking back, film photo --ar 3:2")
+# A finished describe as useapi returns it: Midjourney's embed (its text, the image described), no content.
+DESCRIBE_DONE: dict[str, Any] = {"verb": "describe", "status": "completed", "describeUrl": "https://r/fox.png",
+                                 "content": "", "embeds": [{"type": "rich", "description": DESCRIBED,
+                                                            "image": {"url": "https://r/fox.png"}}]}
+
+
+def test_a_finished_describe_gives_its_four_prompts() -> None:
+    update = answers.update_of(job(**DESCRIBE_DONE))
+    assert update.prompts == ("a fox in tall grass, golden hour --ar 3:2", "a red fox, watercolour --ar 3:2",
+                              "fox, meadow, morning mist --ar 3:2", "a curious fox looking back, film photo --ar 3:2")
+    assert update.status is BackendStatus.DONE and update.buttons == ()
+
+
+@pytest.mark.parametrize("body", [
+    {**DESCRIBE_DONE, "status": "started", "embeds": []},
+    {**DESCRIBE_DONE, "status": "failed"},
+    {**DESCRIBE_DONE, "verb": "imagine"},  # only a describe's text is prompts
+    {**DESCRIBE_DONE, "embeds": [{"type": "rich"}]},
+])
+def test_anything_else_has_no_prompts(body: dict[str, Any]) -> None:
+    assert answers.update_of(job(**body)).prompts == ()
+
+
+def test_a_describe_in_the_content_is_read_too() -> None:
+    assert len(answers.update_of(job(**{**DESCRIBE_DONE, "embeds": [], "content": DESCRIBED})).prompts) == 4
+
+
+@pytest.mark.parametrize("body", [
+    {"content": "**a fox** - <@1308>\n**Job ID**: 6f6c0b6e\n**seed** 1783912300"},
+    {"content": "", "embeds": [{"description": "**Job ID**: 6f6c0b6e\n**seed** 1783912300"}]},
+])
+def test_a_finished_seed_job_names_its_seed(body: dict[str, Any]) -> None:
+    assert answers.seed_of(job(verb="seed_async", status="completed", **body)) == "1783912300"
+
+
+def test_a_seed_job_that_failed_or_names_none_is_an_error() -> None:
+    failed = job(verb="seed_async", status="failed", error="Job failed", errorDetails="no DM from Midjourney")
+    with pytest.raises(BackendError) as raised:
+        answers.seed_of(failed)
+    assert raised.value.kind is ErrorKind.JOB_FAILED and "no DM from Midjourney" in raised.value.detail
+    with pytest.raises(BackendError) as raised:
+        answers.seed_of(job(verb="seed_async", status="completed", content="Something else entirely"))
+    assert raised.value.kind is ErrorKind.UNAVAILABLE and "Something else entirely" in raised.value.detail
+
+
+@pytest.mark.parametrize(("body", "reply"), [
+    ({"content": "Relax mode turned on!", "embeds": [{"description": "other"}]}, "Relax mode turned on!"),
+    ({"content": "", "embeds": [{"type": "rich"}, {"description": "Fast mode turned on!"}]}, "Fast mode turned on!"),
+    ({}, ""),
+])
+def test_a_settings_reply_is_the_content_else_an_embeds(body: dict[str, Any], reply: str) -> None:
+    assert answers.reply_of(job(verb="fast", status="completed", **body)) == reply
