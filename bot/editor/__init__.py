@@ -7,13 +7,14 @@ The relay gives a member `editor_url(PUBLIC_URL, link.token)` for a link made by
 from bot.editor.hooks import IMAGE_TYPES, EditorHooks, EditorUnavailable, Original
 from bot.editor.links import LIFETIME, EditorLink, LinkStore, MemoryLinks, Refusal, check, looks_like_token, new_link
 from bot.editor.mask import MAX_MASK_BYTES, MaskError, decode_mask
-from bot.editor.routes import MAX_BODY, PATH_PREFIX, add_routes, editor_url, masked_editor_path
+from bot.editor.routes import MAX_BODY, NEEDS_PUBLIC_URL, PATH_PREFIX, add_routes, editor_url, masked_editor_path
 
 __all__ = [
     "IMAGE_TYPES",
     "LIFETIME",
     "MAX_BODY",
     "MAX_MASK_BYTES",
+    "NEEDS_PUBLIC_URL",
     "PATH_PREFIX",
     "EditorHooks",
     "EditorLink",

@@ -35,7 +35,7 @@ from bot.editor.mask import MAX_MASK_BYTES, PREFIX
 from bot.editor.page import editor_page, new_nonce, page_headers, refusal_page
 from bot.editor.submission import DEFAULT_MAX_PROMPT, BadSubmission, parse_submission
 
-__all__ = ["MAX_BODY", "PATH_PREFIX", "add_routes", "editor_url", "masked_editor_path"]
+__all__ = ["MAX_BODY", "NEEDS_PUBLIC_URL", "PATH_PREFIX", "add_routes", "editor_url", "masked_editor_path"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ UNEXPECTED_PAGE = "The bot could not show the editor just now. Try again in a mi
 UNEXPECTED_SUBMIT = ("The bot could not tell whether the region was sent. Look in the channel, and press "
                      "Vary (Region) again if no new job appears.")
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+# The click's private reply when the listener has no public address: a link to it could not be opened.
+NEEDS_PUBLIC_URL = ("Vary (Region) opens a region editor on the bot's own web address, and this bot has none: an "
+                    "admin must set PUBLIC_URL. Nothing was sent.")
 
 
 def editor_url(public_url: str, token: str) -> str:
