@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from bot.backends.useapi.simulator import Simulator
-from tests.harness import ROOT, SIM_TOKEN, free_port
+from tests.harness import SIM_TOKEN, child_env, free_port
 
 
 def run_check(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_", "PUBLIC_"))}
-    clean.update(env, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "bot", "check"], cwd=cwd, env=clean, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot", "check"], cwd=cwd, env=child_env(env), capture_output=True,
                           text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
 
 

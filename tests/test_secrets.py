@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from bot.backends.useapi.simulator import Simulator
 from bot.logs import CHATTY_LOGGERS, SecretMasker, quiet_chatty_loggers
 from bot.settings import Settings, SettingsError, load_settings
 from tests.fakediscord import ALICE, FakeDiscord
-from tests.harness import ROOT, InProcessBot, SubprocessBot, bot_env, eventually
+from tests.harness import InProcessBot, SubprocessBot, bot_env, child_env, eventually
 from tests.resilience import jobid_of, jobs_in_db, leaks, results_for, secret_from
 from tests.test_walking_skeleton import button_id
 
@@ -174,10 +173,10 @@ async def test_settings_errors_and_refused_tokens_do_not_echo_secrets(fake: Fake
     assert leaks([str(caught.value), repr(caught.value)], [DISCORD_TOKEN, USEAPI_TOKEN]) == []
 
     # Discord refusing the token: the process says so in one line, without the token.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_"))}
-    env.update(DISCORD_TOKEN="wrong-" + DISCORD_TOKEN, DISCORD_API_BASE=fake.api_base,
-               DATABASE_PATH=str(tmp_path / "relay.db"), PORT="0", HOST="127.0.0.1", LOG_LEVEL="DEBUG")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=str(ROOT), env=env,
+    env = child_env({"DISCORD_TOKEN": "wrong-" + DISCORD_TOKEN, "DISCORD_API_BASE": fake.api_base,
+                     "DATABASE_PATH": str(tmp_path / "relay.db"), "PORT": "0", "HOST": "127.0.0.1",
+                     "LOG_LEVEL": "DEBUG"})
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=str(tmp_path), env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2

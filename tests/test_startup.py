@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, GUILD_ID, FakeDiscord, FakeGuild
-from tests.harness import ROOT, InProcessBot, bot_env
+from tests.harness import InProcessBot, bot_env, child_env
 from tests.test_walking_skeleton import button_id, is_result, labels
 
 
 def run_bot_cli(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_"))}
-    clean.update(env)
-    return subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=clean, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=child_env(env), capture_output=True,
                           text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
 
 
 def test_missing_token_is_one_clear_line(tmp_path: Path) -> None:
-    result = run_bot_cli({"PYTHONPATH": str(ROOT)}, tmp_path)
+    result = run_bot_cli({}, tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: setting DISCORD_TOKEN is required"
     assert "Traceback" not in result.stderr
 
 
 def test_malformed_setting_names_it(tmp_path: Path) -> None:
-    env = {"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "x" * 30, "USEAPI_MAX_JOBS": "lots"}
+    env = {"DISCORD_TOKEN": "x" * 30, "USEAPI_MAX_JOBS": "lots"}
     result = run_bot_cli(env, tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
