@@ -89,7 +89,8 @@ def main() -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
         return 2
     masker = setup_logging(settings.LOG_LEVEL, settings.secrets())
     try:

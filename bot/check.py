@@ -121,7 +121,8 @@ def main(out: TextIO = sys.stdout) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"FAIL  settings: {exc}", file=out)
+        for problem in exc.problems:
+            print(f"FAIL  settings: {problem}", file=out)
         return 2
     print("ok    settings: every setting is valid", file=out)
     with contextlib.suppress(KeyboardInterrupt):

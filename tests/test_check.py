@@ -41,6 +41,17 @@ async def test_check_names_each_failure(sim: Simulator, tmp_path: Path) -> None:
     assert "wrong-token-123" not in result.stdout + result.stderr
 
 
+def test_check_names_every_bad_setting(tmp_path: Path) -> None:
+    env = {"DISCORD_TOKEN": "t" * 40, "DATABASE_PATH": str(tmp_path / "relay.db"), "LOG_LEVEL": "verbose",
+           "PORT": "abc"}
+    result = run_check(env, tmp_path)
+    assert result.returncode == 2
+    assert sorted(result.stdout.splitlines()) == [
+        "FAIL  settings: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'verbose'",
+        "FAIL  settings: PORT must be a whole number, got 'abc'",
+    ]
+
+
 def test_check_without_token_uses_the_embedded_simulator(tmp_path: Path) -> None:
     env = {"DISCORD_TOKEN": "t" * 40, "DATABASE_PATH": str(tmp_path / "relay.db")}
     result = run_check(env, tmp_path)

@@ -168,7 +168,7 @@ async def test_no_secret_in_the_log_of_python_m_bot(fake: FakeDiscord, sim: Simu
 
 async def test_settings_errors_and_refused_tokens_do_not_echo_secrets(fake: FakeDiscord, tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings(_env_file=None, DISCORD_TOKEN=DISCORD_TOKEN, USEAPI_TOKEN=USEAPI_TOKEN, PORT="not-a-port")
+        load_settings(env_file=None, DISCORD_TOKEN=DISCORD_TOKEN, USEAPI_TOKEN=USEAPI_TOKEN, PORT="not-a-port")
     assert "PORT" in str(caught.value)
     assert leaks([str(caught.value), repr(caught.value)], [DISCORD_TOKEN, USEAPI_TOKEN]) == []
 
