@@ -69,6 +69,10 @@ class RelayBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True  # channels and roles for permission checks; no privileged intents needed
         intents.guild_reactions = True  # ❌ on a working message cancels its job
+        # The relay never joins a voice channel, so PyNaCl and davey are not installed; these class flags are how
+        # discord.py lets such a bot turn off the warning it would log at every start (read in Client.__init__).
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=RelayTree,
                          help_command=None, allowed_mentions=render.NO_MENTIONS,
                          guild_ready_timeout=guild_ready_timeout)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, GUILD_ID, FakeDiscord, FakeGuild
-from tests.harness import InProcessBot, bot_env, child_env
+from tests.harness import InProcessBot, SubprocessBot, bot_env, child_env
 from tests.test_walking_skeleton import button_id, is_result, labels
 
 
@@ -166,3 +166,24 @@ async def test_image_over_upload_limit_is_reencoded(fake_discord: FakeDiscord, t
     finally:
         await runner.stop()
         await big.close()
+
+
+async def test_start_and_a_job_log_no_voice_warnings_nor_simulator_access_lines(fake_discord: FakeDiscord,
+                                                                                 sim: Simulator,
+                                                                                 tmp_path: Path) -> None:
+    # The embedded simulator (no USEAPI_TOKEN) serves inside the bot's own process, so its log is the bot's.
+    env = {**bot_env(fake_discord, sim, tmp_path / "relay.db", callbacks=False), "LOG_LEVEL": "INFO"}
+    del env["USEAPI_TOKEN"], env["USEAPI_BASE_URL"]
+    bot = SubprocessBot(env, tmp_path / "bot.log")
+    await bot.start(fake_discord)
+    try:
+        await fake_discord.slash("imagine", {"prompt": "a quiet log"}, user=ALICE)
+        await fake_discord.wait_for_message(is_result(1), timeout=30)
+        assert await bot.terminate() == 0
+    finally:
+        if bot.proc is not None and bot.proc.returncode is None:
+            await bot.kill()
+    log = bot.log_text()
+    assert "logging in using static token" in log, "the log was captured at INFO"
+    for noise in ("PyNaCl", "davey", "voice will NOT be supported", "aiohttp.access"):
+        assert noise not in log, f"{noise!r} in:\n{log}"
