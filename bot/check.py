@@ -16,7 +16,7 @@ from bot.backends import chosen_backend, open_backend
 from bot.backends.base import BackendError
 from bot.jobs import ErrorKind
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store
+from bot.store import Store, StoreError
 from bot.webhook import healthz
 
 CHECK_TIMEOUT = 10.0
@@ -27,7 +27,10 @@ class CheckFailed(Exception):
 
 
 async def check_database(settings: Settings) -> str:
-    store = await Store.open(settings.DATABASE_PATH)
+    try:
+        store = await Store.open(settings.DATABASE_PATH)
+    except StoreError as exc:
+        raise CheckFailed(str(exc)) from None
     try:
         version, jobs = await store.summary()
     finally:

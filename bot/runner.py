@@ -18,6 +18,8 @@ import discord
 
 from bot.logs import SecretMasker, setup_logging
 from bot.settings import Settings, SettingsError, load_settings
+from bot.store import StoreError
+from bot.store.sqlite.files import make_folder, owner_only
 
 log = logging.getLogger("bot")
 
@@ -36,8 +38,9 @@ class InstanceLocked(Exception):
 def instance_lock(database_path: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
     """Hold an OS lock beside the database: one bot per database, released even by `kill -9`."""
     lock_path = Path(f"{database_path}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    make_folder(database_path)
+    owner_only(lock_path, create=True, database=database_path)
+    fd = os.open(lock_path, os.O_RDWR)
     try:
         deadline = time.monotonic() + wait
         announced = False
@@ -82,6 +85,8 @@ def execute(command: Command, *, lock: bool) -> int:
         return fail(f"another instance of the bot is still using this database (lock {exc}) after "
                     f"{settings.INSTANCE_LOCK_WAIT_SECONDS:g}s of waiting; stop it first "
                     "(or raise INSTANCE_LOCK_WAIT_SECONDS)", EXIT_LOCKED)
+    except StoreError as exc:
+        return fail(str(exc), EXIT_CONFIG)
     except discord.LoginFailure:
         return fail("Discord refused DISCORD_TOKEN; check the bot token in the developer portal", EXIT_CONFIG)
     except discord.PrivilegedIntentsRequired:

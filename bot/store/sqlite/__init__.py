@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import sqlite3
 
 import aiosqlite
 
+from bot.store.base import StoreError
+from bot.store.sqlite.files import prepare
 from bot.store.sqlite.jobs import SqliteJobs
 from bot.store.sqlite.migrations import MIGRATIONS, REBUILDS, split_sql
 from bot.store.sqlite.state import SqliteState
@@ -32,10 +34,14 @@ class SqliteStore:
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:
-        """Open (creating folders and schema as needed) the database at `path`."""
+        """Open (creating folders and schema as needed) the database at `path`; StoreError, naming it, when it
+        cannot be used."""
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
+            prepare(path)
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(_unusable(path, exc)) from None
         try:
             db.row_factory = aiosqlite.Row
             # WAL lets readers (/jobs) run beside the writer; NORMAL is durable against a killed process,
@@ -46,6 +52,9 @@ class SqliteStore:
             await db.execute("PRAGMA busy_timeout=5000")
             await _migrate(db)
             identity = await SqliteState(db).identity()
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreError(_unusable(path, exc)) from None
         except BaseException:
             await db.close()
             raise
@@ -61,6 +70,14 @@ class SqliteStore:
     @property
     def description(self) -> str:
         return self.path
+
+
+def _unusable(path: str, exc: sqlite3.Error) -> str:
+    """What is wrong with the database at `path`, in a sentence an operator can act on."""
+    if getattr(exc, "sqlite_errorname", None) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        return (f"database {path} is damaged or is not a SQLite database ({exc}): restore it from a backup, or move "
+                "it away to start with an empty one (the buttons of old results then stop working)")
+    return f"database {path} cannot be used ({exc})"
 
 
 async def _version(db: aiosqlite.Connection) -> int:
