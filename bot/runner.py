@@ -14,9 +14,11 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 
 from bot.logs import SecretMasker, setup_logging
+from bot.reach import unreachable
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError
 from bot.store.sqlite.files import make_folder, owner_only
@@ -87,6 +89,9 @@ def execute(command: Command, *, lock: bool) -> int:
                     "(or raise INSTANCE_LOCK_WAIT_SECONDS)", EXIT_LOCKED)
     except StoreError as exc:
         return fail(str(exc), EXIT_CONFIG)
+    except aiohttp.ClientConnectorError as exc:
+        # No network, a firewall, a wrong DISCORD_API_BASE: worth a line, not discord.py's 70-line traceback.
+        return fail(unreachable(exc, settings.DISCORD_API_BASE), EXIT_FAILED)
     except discord.LoginFailure:
         return fail("Discord refused DISCORD_TOKEN; check the bot token in the developer portal", EXIT_CONFIG)
     except discord.PrivilegedIntentsRequired:

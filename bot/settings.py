@@ -130,6 +130,15 @@ class Settings(BaseSettings):
             raise _rule("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("DISCORD_API_BASE")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        # discord.py sends the token in an Authorization header, which aiohttp refuses beside a URL's own
+        # user and password: the start would fail with a ValueError from deep inside a request.
+        if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
+            raise _rule("must not carry a user or password (the bot token is Discord's credential)")
+        return value
+
     @field_validator("MJPROXY_URL")
     @classmethod
     def _proxy_base(cls, value: str | None) -> str | None:

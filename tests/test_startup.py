@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, GUILD_ID, FakeDiscord, FakeGuild
-from tests.harness import InProcessBot, SubprocessBot, bot_env, child_env
+from tests.harness import InProcessBot, SubprocessBot, bot_env, child_env, free_port
 from tests.test_walking_skeleton import button_id, is_result, labels
 
 
@@ -187,3 +187,15 @@ async def test_start_and_a_job_log_no_voice_warnings_nor_simulator_access_lines(
     assert "logging in using static token" in log, "the log was captured at INFO"
     for noise in ("PyNaCl", "davey", "voice will NOT be supported", "aiohttp.access"):
         assert noise not in log, f"{noise!r} in:\n{log}"
+
+
+def test_discord_unreachable_is_one_line_naming_the_url_without_secrets(tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there: what a machine without network gets, at once
+    env = {"DISCORD_TOKEN": "x" * 30, "DISCORD_API_BASE": f"http://127.0.0.1:{closed}/api/v10",
+           "DATABASE_PATH": str(tmp_path / "relay.db"), "PORT": "0", "LOG_LEVEL": "WARNING"}
+    for command in ([], ["sync"]):
+        result = subprocess.run([sys.executable, "-m", "bot", *command], cwd=tmp_path, env=child_env(env),
+                                capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            f"error: cannot reach Discord's API at http://127.0.0.1:{closed}/api/v10 (Connection refused)"]

@@ -35,6 +35,9 @@ def problems(**given: object) -> list[str]:
     ("MJPROXY_URL", "http://127.0.0.1:8086",
      "MJPROXY_URL must be the proxy's base, ending in /mj (e.g. http://127.0.0.1:8086/mj), got 'http://127.0.0.1:8086'"),
     ("DATABASE_PATH", " ", "DATABASE_PATH must be a file's path, got ' '"),
+    ("DISCORD_API_BASE", "http://relay:hunter2@proxy.local/api/v10",
+     "DISCORD_API_BASE must not carry a user or password (the bot token is Discord's credential), "
+     "got 'http://***@proxy.local/api/v10'"),
 ])
 def test_one_bad_setting_is_one_sentence(name: str, value: str, sentence: str) -> None:
     assert problems(**{name: value}) == [sentence]
