@@ -71,11 +71,15 @@ def execute(command: Command, *, lock: bool) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    masker = setup_logging(settings.LOG_LEVEL, settings.secrets())
+    masker = setup_logging(settings.LOG_LEVEL, settings.secrets(), settings.LOG_FORMAT)
 
     def fail(line: str, status: int) -> int:
-        # Printed, not logged: the one line an operator reads, secrets masked all the same.
-        print(masker.mask(f"error: {line}"), file=sys.stderr)
+        # The one line an operator reads: printed as it is, or in JSON as one more log record for a log
+        # collector that reads every line as JSON. Secrets masked either way.
+        if settings.LOG_FORMAT == "json":
+            log.error("%s", line)
+        else:
+            print(masker.mask(f"error: {line}"), file=sys.stderr)
         return status
 
     try:

@@ -19,6 +19,7 @@ DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 # Read from the working folder, as the Procfile and `python -m bot` run it.
 ENV_FILE = Path(".env")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
 
 
 def _rule(text: str) -> PydanticCustomError:
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     USER_DAILY_QUOTA: int = Field(default=0, ge=0)
     METRICS_TOKEN: SecretStr | None = None
     LOG_LEVEL: LogLevel = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+    LOG_FORMAT: LogFormat = "text"
 
     @field_validator("ALLOWED_GUILD_IDS", mode="before")
     @classmethod
@@ -102,6 +104,13 @@ class Settings(BaseSettings):
         # `debug` works as well as `DEBUG`; anything else reaches the Literal check as given, to be quoted back.
         if isinstance(value, str) and value.strip().upper() in typing.get_args(LogLevel):
             return value.strip().upper()
+        return value
+
+    @field_validator("LOG_FORMAT", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in typing.get_args(LogFormat):
+            return value.strip().lower()
         return value
 
     @field_validator("DATABASE_PATH")

@@ -166,6 +166,25 @@ async def test_no_secret_in_the_log_of_python_m_bot(fake: FakeDiscord, sim: Simu
     assert leaks(discord_saw(fake), [DISCORD_TOKEN, USEAPI_TOKEN, USEAPI_DISCORD, secret]) == []
 
 
+async def test_json_logs_of_python_m_bot_are_one_object_a_line_and_masked(fake: FakeDiscord, sim: Simulator,
+                                                                        tmp_path: Path) -> None:
+    env = {**env_for(fake, sim, tmp_path / "relay.db"), "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json"}
+    bot = SubprocessBot(env, tmp_path / "bot.log")
+    await bot.start(fake)
+    try:
+        secret = await a_working_day(fake, sim, env)
+        assert await bot.terminate() == 0
+    finally:
+        if bot.proc is not None and bot.proc.returncode is None:
+            await bot.kill()
+    log = bot.log_text()
+    entries = [json.loads(line) for line in log.splitlines()]  # every line is one JSON object
+    assert len(entries) > 20
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    assert any(entry["logger"] == "bot.access" and "callbacks/useapi/***/" in entry["message"] for entry in entries)
+    assert leaks([log], [DISCORD_TOKEN, USEAPI_TOKEN, USEAPI_DISCORD, secret]) == []
+
+
 async def test_settings_errors_and_refused_tokens_do_not_echo_secrets(fake: FakeDiscord, tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(env_file=None, DISCORD_TOKEN=DISCORD_TOKEN, USEAPI_TOKEN=USEAPI_TOKEN, PORT="not-a-port")

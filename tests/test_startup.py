@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,11 @@ def test_discord_unreachable_is_one_line_naming_the_url_without_secrets(tmp_path
         assert result.returncode == 1
         assert result.stderr.splitlines() == [
             f"error: cannot reach Discord's API at http://127.0.0.1:{closed}/api/v10 (Connection refused)"]
+
+    # With JSON logs the line is one more JSON record, so a collector reading every line as JSON gets it too.
+    result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=child_env({**env, "LOG_FORMAT": "json"}),
+                            capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    (entry,) = [json.loads(line) for line in result.stderr.splitlines()]
+    assert (entry["level"], entry["logger"]) == ("ERROR", "bot")
+    assert entry["message"] == f"cannot reach Discord's API at http://127.0.0.1:{closed}/api/v10 (Connection refused)"

@@ -24,6 +24,7 @@ def problems(**given: object) -> list[str]:
     ("USEAPI_MAX_JOBS", "0", "USEAPI_MAX_JOBS must be between 1 and 15, got '0'"),
     ("MJPROXY_MAX_JOBS", "lots", "MJPROXY_MAX_JOBS must be a whole number, got 'lots'"),
     ("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'verbose'"),
+    ("LOG_FORMAT", "yaml", "LOG_FORMAT must be one of text, json, got 'yaml'"),
     ("POLL_INTERVAL", "soon", "POLL_INTERVAL must be a number, got 'soon'"),
     ("POLL_INTERVAL", "0", "POLL_INTERVAL must be more than 0, got '0'"),
     ("USER_DAILY_QUOTA", "-1", "USER_DAILY_QUOTA must be 0 or more, got '-1'"),
@@ -100,9 +101,10 @@ def test_a_rule_across_settings_keeps_its_sentence() -> None:
 
 
 def test_good_values_in_any_case_are_taken() -> None:
-    settings = load_settings(env_file=None, DISCORD_TOKEN=TOKEN, LOG_LEVEL="warning")
+    settings = load_settings(env_file=None, DISCORD_TOKEN=TOKEN, LOG_LEVEL="warning", LOG_FORMAT="JSON")
     assert isinstance(settings, Settings)
-    assert settings.LOG_LEVEL == "WARNING"
+    assert (settings.LOG_LEVEL, settings.LOG_FORMAT) == ("WARNING", "json")
+    assert load_settings(env_file=None, DISCORD_TOKEN=TOKEN).LOG_FORMAT == "text"
 
 
 def test_the_error_reads_as_lines() -> None:
