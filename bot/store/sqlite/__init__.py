@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 
@@ -17,6 +18,9 @@ from bot.store.sqlite.teams import SqliteTeams
 __all__ = ["SqliteStore"]
 
 log = logging.getLogger(__name__)
+
+# A readiness probe waits this long for the database (a busy one waits up to busy_timeout, 5 s, for its lock).
+PROBE_SECONDS = 2.0
 
 
 class SqliteStore:
@@ -62,6 +66,18 @@ class SqliteStore:
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def problem(self, timeout: float = PROBE_SECONDS) -> str | None:
+        """None when the database answers a query over the relay's own tables; else what is wrong (for /readyz)."""
+        try:
+            async with asyncio.timeout(timeout), self._db.execute(
+                    "SELECT (SELECT COUNT(*) FROM relay_state), (SELECT MAX(id) FROM jobs)") as cursor:
+                await cursor.fetchone()
+        except TimeoutError:
+            return f"no answer within {timeout:g}s"
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: aiosqlite's "Connection closed"
+            return f"does not answer ({exc})"
+        return None
 
     async def summary(self) -> tuple[int, int]:
         """The schema version and the number of jobs, for `python -m bot check`."""
