@@ -27,8 +27,10 @@ COMMANDS = {
             "listen on HOST:PORT for callbacks, /healthz, /readyz and /metrics. Stops cleanly on SIGTERM or Ctrl-C."),
     "check": ("check this install, one line per check, and exit",
               "Check this install and exit without running the bot: the settings, the database, the backend "
-              "(or its embedded simulator) and whether PUBLIC_URL reaches this machine. One line each; exit 0 "
-              "when every check passed, 1 when one failed, 2 when the settings are wrong."),
+              "(or its embedded simulator), Discord (whether DISCORD_TOKEN logs in, and for each server the bot "
+              "serves whether it is there with the permissions it needs; over REST, no gateway) and whether "
+              "PUBLIC_URL reaches this machine. One line each; exit 0 when every check passed, 1 when one "
+              "failed, 2 when the settings are wrong."),
     "sync": ("sync the slash commands with Discord now, and exit",
              "Log in, sync the slash commands with Discord whether or not they changed, record what was synced "
              "and exit. The bot syncs by itself at start when the commands changed; this forces it. Needs no "
