@@ -14,9 +14,10 @@ from aiohttp import web
 
 from bot.backends import chosen_backend, open_backend
 from bot.backends.base import BackendError
+from bot.discord_check import Outcome, check_discord
 from bot.jobs import ErrorKind
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import open_store
+from bot.store import StoreError, open_store
 from bot.webhook import healthz
 
 CHECK_TIMEOUT = 10.0
@@ -27,7 +28,10 @@ class CheckFailed(Exception):
 
 
 async def check_database(settings: Settings) -> str:
-    store = await open_store(settings.DATABASE_PATH)
+    try:
+        store = await open_store(settings.DATABASE_PATH, settings.database_url)
+    except StoreError as exc:
+        raise CheckFailed(str(exc)) from None
     try:
         version, jobs = await store.summary()
     finally:
@@ -93,35 +97,52 @@ async def check_public_url(settings: Settings, session: aiohttp.ClientSession) -
     return f"{url} is reachable"
 
 
+Check = Callable[[aiohttp.ClientSession], Awaitable[str]]
+
+
 async def run_checks(settings: Settings, out: TextIO) -> bool:
-    checks: list[tuple[str, Callable[[aiohttp.ClientSession], Awaitable[str]]]] = [
+    first: list[tuple[str, Check]] = [
         ("database", lambda _: check_database(settings)),
         (chosen_backend(settings), lambda s: check_backend(settings, s)),
-        ("public url", lambda s: check_public_url(settings, s)),
     ]
     passed = True
     async with aiohttp.ClientSession() as session:
-        for name, check in checks:
-            try:
-                detail = await asyncio.wait_for(check(session), CHECK_TIMEOUT * 2)
-                print(f"ok    {name}: {detail}", file=out)
-            except CheckFailed as exc:
-                passed = False
-                print(f"FAIL  {name}: {exc}", file=out)
-            except TimeoutError:
-                passed = False
-                print(f"FAIL  {name}: no answer within {CHECK_TIMEOUT * 2:.0f}s", file=out)
-            except Exception as exc:  # a check must report, never crash the others
-                passed = False
-                print(f"FAIL  {name}: {type(exc).__name__}: {exc}", file=out)
+        for name, check in first:
+            passed = await _report(name, check, session, out) and passed
+        # Discord's token and then each server: several lines, from one check.
+        try:
+            outcomes = await asyncio.wait_for(check_discord(settings, session, CHECK_TIMEOUT), CHECK_TIMEOUT * 3)
+        except TimeoutError:
+            outcomes = [Outcome(False, "discord", f"no answer within {CHECK_TIMEOUT * 3:.0f}s")]
+        except Exception as exc:  # a check must report, never crash the others
+            outcomes = [Outcome(False, "discord", f"{type(exc).__name__}: {exc}")]
+        for outcome in outcomes:
+            passed = passed and outcome.ok
+            print(f"{'ok   ' if outcome.ok else 'FAIL '} {outcome.name}: {outcome.detail}", file=out)
+        passed = await _report("public url", lambda s: check_public_url(settings, s), session, out) and passed
     return passed
+
+
+async def _report(name: str, check: Check, session: aiohttp.ClientSession, out: TextIO) -> bool:
+    try:
+        detail = await asyncio.wait_for(check(session), CHECK_TIMEOUT * 2)
+        print(f"ok    {name}: {detail}", file=out)
+        return True
+    except CheckFailed as exc:
+        print(f"FAIL  {name}: {exc}", file=out)
+    except TimeoutError:
+        print(f"FAIL  {name}: no answer within {CHECK_TIMEOUT * 2:.0f}s", file=out)
+    except Exception as exc:  # a check must report, never crash the others
+        print(f"FAIL  {name}: {type(exc).__name__}: {exc}", file=out)
+    return False
 
 
 def main(out: TextIO = sys.stdout) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"FAIL  settings: {exc}", file=out)
+        for problem in exc.problems:
+            print(f"FAIL  settings: {problem}", file=out)
         return 2
     print("ok    settings: every setting is valid", file=out)
     with contextlib.suppress(KeyboardInterrupt):

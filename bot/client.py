@@ -25,7 +25,7 @@ from bot.publisher import DiscordPublisher
 from bot.relay import Relay, RelaySettings
 from bot.settings import Settings
 from bot.store import Store
-from bot.webhook import CALLBACK_PREFIX, Listener, make_app
+from bot.webhook import CALLBACK_PREFIX, Listener, Readiness, make_app
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class RelayBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True  # channels and roles for permission checks; no privileged intents needed
         intents.guild_reactions = True  # ❌ on a working message cancels its job
+        # The relay never joins a voice channel, so PyNaCl and davey are not installed; these class flags are how
+        # discord.py lets such a bot turn off the warning it would log at every start (read in Client.__init__).
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=RelayTree,
                          help_command=None, allowed_mentions=render.NO_MENTIONS,
                          guild_ready_timeout=guild_ready_timeout)
@@ -118,12 +122,21 @@ class RelayBot(commands.Bot):
                            publisher=self.publisher, media=self.media, callback_base=callback_base,
                            metrics=self.metrics)
         metrics_token = settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None
-        self.listener = Listener(make_app(self.relay, secret, metrics_token), settings.HOST, settings.PORT)
+        self.listener = Listener(make_app(self.relay, secret, metrics_token, readiness=self.readiness), settings.HOST,
+                                 settings.PORT)
         await self.listener.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
         await self.relay.start()
+
+    async def readiness(self) -> Readiness:
+        """For /readyz: the gateway connected (between a drop and the resume it is not), the database answering."""
+        # `ws` is None until the first connection, and stays the closed one while discord.py retries.
+        connected = self.ws is not None and self.ws.open and self.is_ready() and not self.is_closed()
+        return Readiness({"gateway": None if connected else "not connected to Discord's gateway",
+                          "database": await self.store.problem()},
+                         paused=self.relay.paused_reason)
 
     async def sync_commands(self) -> None:
         """Sync the slash commands only when their definitions changed since the last sync."""

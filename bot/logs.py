@@ -1,11 +1,13 @@
-"""Logging set-up: one line per event, levelled, with every secret masked by one filter."""
+"""Logging set-up: one line per event (text, or a JSON object), levelled, with every secret masked by one filter."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 MASK = "***"
@@ -81,11 +83,37 @@ def quiet_chatty_loggers(level: int) -> None:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> SecretMasker:
-    """Log to stderr, one line per event, through a handler that masks `secrets`."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, message, and exc_info as text when there is
+    one. It formats what the masking filter left, so it masks exactly as the text format does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc_info"] = record.exc_text
+        if record.stack_info:
+            entry["stack_info"] = record.stack_info
+        # json.dumps escapes newlines, so a multi-line message or a traceback stays on its line.
+        return json.dumps(entry, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(level: str, secrets: Iterable[str], log_format: str = "text",
+                  stream: TextIO | None = None) -> SecretMasker:
+    """Log to stderr (or `stream`), one line per event in `log_format` (text or json), through a handler that masks
+    `secrets`."""
     masker = SecretMasker(secrets)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     # On the handler, not a logger: handler filters see records from every library's loggers.
     handler.addFilter(masker)
     root = logging.getLogger()

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import typing
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.settings_errors import is_secret, names_of, sentences
 
 DEFAULT_USEAPI_BASE_URL = "https://api.useapi.net/v2"
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
+# Read from the working folder, as the Procfile and `python -m bot` run it.
+ENV_FILE = Path(".env")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
+
+
+def _rule(text: str) -> PydanticCustomError:
+    """A validator's refusal, worded to follow the setting's name ("PORT must ...")."""
+    return PydanticCustomError("setting", text)
 
 
 def _alias(suffix: str) -> AliasChoices:
@@ -18,7 +34,11 @@ def _alias(suffix: str) -> AliasChoices:
 
 
 class SettingsError(Exception):
-    """A setting is missing or malformed; the message is one line naming it, fit to print."""
+    """Settings are missing or malformed: one sentence per problem, each naming its setting, fit to print."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class Settings(BaseSettings):
@@ -69,13 +89,40 @@ class Settings(BaseSettings):
     USER_MAX_QUEUED: int = Field(default=10, ge=0)
     USER_DAILY_QUOTA: int = Field(default=0, ge=0)
     METRICS_TOKEN: SecretStr | None = None
-    LOG_LEVEL: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+    LOG_LEVEL: LogLevel = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+    LOG_FORMAT: LogFormat = "text"
 
     @field_validator("ALLOWED_GUILD_IDS", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            if not all(part.isdigit() for part in parts):
+                raise _rule("must be server ids separated by commas")
+            return frozenset(int(part) for part in parts)
+        return value
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        # `debug` works as well as `DEBUG`; anything else reaches the Literal check as given, to be quoted back.
+        if isinstance(value, str) and value.strip().upper() in typing.get_args(LogLevel):
+            return value.strip().upper()
+        return value
+
+    @field_validator("LOG_FORMAT", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in typing.get_args(LogFormat):
+            return value.strip().lower()
+        return value
+
+    @field_validator("DATABASE_PATH")
+    @classmethod
+    def _a_path(cls, value: str) -> str:
+        # An empty path would make SQLite open a throwaway temporary database: every job lost at exit.
+        if not value.strip():
+            raise _rule("must be a file's path")
         return value
 
     @field_validator("USEAPI_TOKEN", "USEAPI_DISCORD", "WEBHOOK_SECRET", "METRICS_TOKEN", "PUBLIC_URL",
@@ -94,21 +141,31 @@ class Settings(BaseSettings):
         if value is None:
             return None
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise _rule("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("DISCORD_API_BASE")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        # discord.py sends the token in an Authorization header, which aiohttp refuses beside a URL's own
+        # user and password: the start would fail with a ValueError from deep inside a request.
+        if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
+            raise _rule("must not carry a user or password (the bot token is Discord's credential)")
+        return value
 
     @field_validator("MJPROXY_URL")
     @classmethod
     def _proxy_base(cls, value: str | None) -> str | None:
         if value is not None and not value.endswith("/mj"):
-            raise ValueError("must be the proxy's base, ending in /mj (e.g. http://127.0.0.1:8086/mj)")
+            raise _rule("must be the proxy's base, ending in /mj (e.g. http://127.0.0.1:8086/mj)")
         return value
 
     @field_validator("DISCORD_TOKEN")
     @classmethod
     def _token_present(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("is empty")
+            # `DISCORD_TOKEN=` as `.env.example` lists it: not set, and said the same way.
+            raise PydanticCustomError("required", "is required")
         return value
 
     @model_validator(mode="after")
@@ -138,6 +195,11 @@ class Settings(BaseSettings):
             return frozenset({self.DISCORD_GUILD_ID})
         return None
 
+    @property
+    def database_url(self) -> str | None:
+        """DATABASE_URL's value (it may carry a password: never log it), None when the store is SQLite."""
+        return self.DATABASE_URL.get_secret_value() if self.DATABASE_URL is not None else None
+
     def secrets(self) -> list[str]:
         """Every secret value, for the logging filter that masks them."""
         found = [self.DISCORD_TOKEN, self.USEAPI_TOKEN, self.USEAPI_DISCORD, self.WEBHOOK_SECRET, self.METRICS_TOKEN,
@@ -154,16 +216,19 @@ class Settings(BaseSettings):
         return values
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning pydantic's report into one line that names the offending setting."""
+def load_settings(*, env_file: Path | None = ENV_FILE, **overrides: object) -> Settings:
+    """Read the settings from the environment and `env_file` (None: no file), `overrides` first; raise
+    SettingsError with a sentence for every bad setting."""
+    path = None if env_file is None else Path(os.path.abspath(env_file))
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=path, **overrides)  # type: ignore[call-arg, arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        if not first["loc"]:  # a rule across settings: its own sentence names them
-            raise SettingsError(first["msg"].removeprefix("Value error, ")) from None
-        name = ".".join(str(part) for part in first["loc"])
-        reason = "is required" if first["type"] == "missing" else first["msg"]
-        more = len(exc.errors()) - 1
-        tail = f" (and {more} more)" if more else ""
-        raise SettingsError(f"setting {name} {reason}{tail}") from None
+        given: dict[str, object] = {}
+        if path is not None and path.is_file():
+            given.update(dotenv_values(path))
+        given.update(os.environ)
+        given.update(overrides)
+        fields = Settings.model_fields
+        secret_values = [str(given[name]) for field_name, field in fields.items() if is_secret(field)
+                         for name in names_of(field_name, field) if given.get(name)]
+        raise SettingsError(sentences(exc, fields, given, secret_values, path)) from None

@@ -1,4 +1,4 @@
-"""The aiohttp listener inside the bot's process: the backend's callbacks, a health check and metrics.
+"""The aiohttp listener inside the bot's process: the backend's callbacks, liveness and readiness, and metrics.
 
 No backend signs its callbacks, so the URL itself carries an unguessable per-install secret; the access log
 masks it, and a callback is only ever a hint that the relay checks with the backend before believing.
@@ -11,7 +11,9 @@ import ipaddress
 import json
 import logging
 import re
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -27,7 +29,31 @@ CALLBACK_PREFIX = "/callbacks"  # then /<backend>/<secret>/<job reference>
 MAX_BODY = 64 * 1024  # a job body is a few KiB; anything far larger is not from a backend
 # How long close() waits for callbacks being handled (each is a few store writes) before cutting them off.
 SHUTDOWN_SECONDS = 5.0
+READY_PATH = "/readyz"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What /readyz reports: each check's problem (None when it passes), and the account's pause, which is
+    reported but fails nothing: every replica shares the account, so a load balancer pulling them all would only
+    add an outage to the account's problem."""
+
+    problems: Mapping[str, str | None]
+    paused: str | None = None
+
+    @property
+    def failing(self) -> list[str]:
+        return [name for name, problem in self.problems.items() if problem is not None]
+
+
+class ReadinessProbe(Protocol):
+    """Asks the bot whether it can serve; the listener needs nothing else from discord.py."""
+
+    async def __call__(self) -> Readiness: ...
+
+
 RELAY_KEY = web.AppKey("relay", Relay)
+READINESS_KEY = web.AppKey("readiness", ReadinessProbe)
 SECRET_KEY = web.AppKey("secret", str)
 METRICS_TOKEN_KEY = web.AppKey("metrics_token", str)
 
@@ -54,8 +80,10 @@ class MaskedAccessLogger(AbstractAccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         # Accepted requests are routine (several callbacks a job, metrics scrapes): DEBUG. Refusals may be
-        # someone probing the callback URL: INFO, so they show at the default level.
-        level = logging.DEBUG if response.status < 400 else logging.INFO
+        # someone probing the callback URL: INFO, so they show at the default level. A load balancer asking
+        # /readyz every few seconds while the bot is not ready is routine too (the bot logs why once, itself).
+        routine = response.status < 400 or request.path == READY_PATH
+        level = logging.DEBUG if routine else logging.INFO
         if not self.logger.isEnabledFor(level):
             return
         path = masked_path(request.path, self.secret)
@@ -84,7 +112,17 @@ def clean_text(value: Any) -> bool:
 
 
 async def healthz(_: web.Request) -> web.Response:
+    """Liveness: the process answers. Always ok, or a supervisor would restart a bot that only waits."""
     return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 when the bot can serve (gateway connected, database answering), else 503 saying which not."""
+    state = await request.app[READINESS_KEY]()
+    failing = state.failing
+    body = {"ready": not failing, "checks": {name: problem or "ok" for name, problem in state.problems.items()},
+            "failing": failing, "paused": state.paused}
+    return web.json_response(body, status=503 if failing else 200)
 
 
 async def read_capped(request: web.Request, limit: int) -> bytes | None:
@@ -168,12 +206,15 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
         return web.json_response({"error": exc.reason}, status=exc.status)
 
 
-def make_app(relay: Relay, secret: str, metrics_token: str | None = None) -> web.Application:
+def make_app(relay: Relay, secret: str, metrics_token: str | None = None, *,
+             readiness: ReadinessProbe) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_as_json])
     app[RELAY_KEY] = relay
     app[SECRET_KEY] = secret
     app[METRICS_TOKEN_KEY] = metrics_token or ""
+    app[READINESS_KEY] = readiness
     app.router.add_get("/healthz", healthz)
+    app.router.add_get(READY_PATH, readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_post(CALLBACK_PREFIX + "/{backend}/{secret}/{ref}", callback)
     return app

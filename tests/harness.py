@@ -9,13 +9,14 @@ import signal
 import socket
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
 import discord
+from pydantic import AliasChoices
 
 from bot.client import RelayBot
 from bot.settings import Settings
@@ -45,6 +46,33 @@ def database_identity(db_path: Path) -> str:
     with closing(sqlite3.connect(db_path)) as db:
         row = db.execute("SELECT database_id FROM relay_state").fetchone()
     return str(row[0])
+
+
+# What a child Python needs from the test's own environment to start at all. Nothing else is passed on: a
+# relay setting in the developer's shell must not change what a test sees.
+ESSENTIAL_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT")
+
+
+def setting_names() -> frozenset[str]:
+    """Every environment variable the relay reads: each setting's name and the older names it also answers to."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        names.add(name)
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(choice for choice in alias.choices if isinstance(choice, str))
+        elif isinstance(alias, str):
+            names.add(alias)
+    return frozenset(names)
+
+
+def child_env(given: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of a child process the tests start: the essentials, this checkout on PYTHONPATH
+    (ahead of any installed copy), and what the test gives."""
+    env = {name: os.environ[name] for name in ESSENTIAL_ENV if name in os.environ}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(given)
+    return env
 
 
 def free_port() -> int:
@@ -130,7 +158,11 @@ class InProcessBot:
 
 
 class SubprocessBot:
-    """`python -m bot` as an operator runs it, with its log captured to a file."""
+    """`python -m bot` as an operator runs it, with its log captured to a file.
+
+    It runs in the folder of its log, not the project's: the relay reads `.env` from its working folder, and a
+    developer's own `.env` in the checkout must not reach the tests.
+    """
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = env
@@ -138,12 +170,10 @@ class SubprocessBot:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, fake: FakeDiscord, timeout: float = 30) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_"))}
-        env.update(self.env)
         log = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=str(ROOT), env=env, stdout=log, stderr=log,
-            stdin=asyncio.subprocess.DEVNULL)
+            sys.executable, "-m", "bot", cwd=str(self.log_path.parent), env=child_env(self.env), stdout=log,
+            stderr=log, stdin=asyncio.subprocess.DEVNULL)
         log.close()
         await fake.wait_ready(timeout=timeout)
 

@@ -7,7 +7,6 @@ useapi is the simulator and Discord the fake, both in this process, so they keep
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, EPHEMERAL, FakeDiscord
-from tests.harness import ROOT, SIM_TOKEN, InProcessBot, SubprocessBot, bot_env, eventually
+from tests.harness import ROOT, SIM_TOKEN, InProcessBot, SubprocessBot, bot_env, child_env, eventually
 from tests.resilience import (
     cards_for,
     gets_of,
@@ -161,11 +160,10 @@ async def test_a_second_instance_waits_for_the_first_then_exits_or_takes_over(fa
     try:
         identifies = fake.gateway.identifies
         # An overlapping deploy with a short wait: it gives up with a clear line and exit status 3.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_"))}
-        env.update(bot_env(fake, sim, db, INSTANCE_LOCK_WAIT_SECONDS="0.5"))
+        env = child_env(bot_env(fake, sim, db, INSTANCE_LOCK_WAIT_SECONDS="0.5"))
         started = time.monotonic()
         second = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=str(ROOT), env=env,
+            sys.executable, "-m", "bot", cwd=str(tmp_path), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
         _, stderr = await asyncio.wait_for(second.communicate(), 20)
         assert second.returncode == 3
@@ -234,9 +232,8 @@ async def test_stuck_job_times_out_frees_its_slot_and_a_late_result_is_still_sho
 @pytest.mark.timeout(120)
 def test_restart_loop_benchmark_runs() -> None:
     """bench/restart_loop.py --small: one kill -9 cycle through the real entry point, nothing lost or doubled."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_"))}
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "restart_loop.py"), "--small", "--validate"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=110, check=False,
+                            cwd=ROOT, env=child_env({}), capture_output=True, text=True, timeout=110, check=False,
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "figure restart_loop.lost = 0 jobs" in result.stdout

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from bot.backends.useapi.simulator import Simulator
 from bot.logs import CHATTY_LOGGERS, SecretMasker, quiet_chatty_loggers
 from bot.settings import Settings, SettingsError, load_settings
 from tests.fakediscord import ALICE, FakeDiscord
-from tests.harness import ROOT, InProcessBot, SubprocessBot, bot_env, eventually
+from tests.harness import InProcessBot, SubprocessBot, bot_env, child_env, eventually
 from tests.resilience import jobid_of, jobs_in_db, leaks, results_for, secret_from
 from tests.test_walking_skeleton import button_id
 
@@ -167,17 +166,36 @@ async def test_no_secret_in_the_log_of_python_m_bot(fake: FakeDiscord, sim: Simu
     assert leaks(discord_saw(fake), [DISCORD_TOKEN, USEAPI_TOKEN, USEAPI_DISCORD, secret]) == []
 
 
+async def test_json_logs_of_python_m_bot_are_one_object_a_line_and_masked(fake: FakeDiscord, sim: Simulator,
+                                                                        tmp_path: Path) -> None:
+    env = {**env_for(fake, sim, tmp_path / "relay.db"), "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json"}
+    bot = SubprocessBot(env, tmp_path / "bot.log")
+    await bot.start(fake)
+    try:
+        secret = await a_working_day(fake, sim, env)
+        assert await bot.terminate() == 0
+    finally:
+        if bot.proc is not None and bot.proc.returncode is None:
+            await bot.kill()
+    log = bot.log_text()
+    entries = [json.loads(line) for line in log.splitlines()]  # every line is one JSON object
+    assert len(entries) > 20
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    assert any(entry["logger"] == "bot.access" and "callbacks/useapi/***/" in entry["message"] for entry in entries)
+    assert leaks([log], [DISCORD_TOKEN, USEAPI_TOKEN, USEAPI_DISCORD, secret]) == []
+
+
 async def test_settings_errors_and_refused_tokens_do_not_echo_secrets(fake: FakeDiscord, tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings(_env_file=None, DISCORD_TOKEN=DISCORD_TOKEN, USEAPI_TOKEN=USEAPI_TOKEN, PORT="not-a-port")
+        load_settings(env_file=None, DISCORD_TOKEN=DISCORD_TOKEN, USEAPI_TOKEN=USEAPI_TOKEN, PORT="not-a-port")
     assert "PORT" in str(caught.value)
     assert leaks([str(caught.value), repr(caught.value)], [DISCORD_TOKEN, USEAPI_TOKEN]) == []
 
     # Discord refusing the token: the process says so in one line, without the token.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_"))}
-    env.update(DISCORD_TOKEN="wrong-" + DISCORD_TOKEN, DISCORD_API_BASE=fake.api_base,
-               DATABASE_PATH=str(tmp_path / "relay.db"), PORT="0", HOST="127.0.0.1", LOG_LEVEL="DEBUG")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=str(ROOT), env=env,
+    env = child_env({"DISCORD_TOKEN": "wrong-" + DISCORD_TOKEN, "DISCORD_API_BASE": fake.api_base,
+                     "DATABASE_PATH": str(tmp_path / "relay.db"), "PORT": "0", "HOST": "127.0.0.1",
+                     "LOG_LEVEL": "DEBUG"})
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=str(tmp_path), env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2

@@ -2,38 +2,49 @@
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, GUILD_ID, FakeDiscord, FakeGuild
-from tests.harness import ROOT, InProcessBot, bot_env
+from tests.harness import InProcessBot, SubprocessBot, bot_env, child_env, free_port
 from tests.test_walking_skeleton import button_id, is_result, labels
 
 
 def run_bot_cli(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_"))}
-    clean.update(env)
-    return subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=clean, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=child_env(env), capture_output=True,
                           text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
 
 
 def test_missing_token_is_one_clear_line(tmp_path: Path) -> None:
-    result = run_bot_cli({"PYTHONPATH": str(ROOT)}, tmp_path)
+    result = run_bot_cli({}, tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: setting DISCORD_TOKEN is required"
+    assert result.stderr.strip() == (f"error: setting DISCORD_TOKEN is required (set it in the environment or in "
+                                     f"{tmp_path / '.env'})")
     assert "Traceback" not in result.stderr
 
 
 def test_malformed_setting_names_it(tmp_path: Path) -> None:
-    env = {"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "x" * 30, "USEAPI_MAX_JOBS": "lots"}
+    env = {"DISCORD_TOKEN": "x" * 30, "USEAPI_MAX_JOBS": "lots"}
     result = run_bot_cli(env, tmp_path)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "USEAPI_MAX_JOBS" in lines[0]
+    assert result.stderr.splitlines() == ["error: USEAPI_MAX_JOBS must be a whole number, got 'lots'"]
     assert "x" * 30 not in result.stderr
+
+
+def test_every_bad_setting_is_one_line_and_none_is_a_traceback(tmp_path: Path) -> None:
+    # LOG_LEVEL is read by the logging set-up, after the settings: it once got through and crashed there.
+    (tmp_path / ".env").write_text("PORT=abc\n")
+    env = {"DISCORD_TOKEN": "x" * 30, "LOG_LEVEL": "verbose", "USEAPI_MAX_JOBS": "40"}
+    result = run_bot_cli(env, tmp_path)
+    assert result.returncode == 2
+    assert sorted(result.stderr.splitlines()) == [
+        "error: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'verbose'",
+        "error: PORT must be a whole number, got 'abc'",
+        "error: USEAPI_MAX_JOBS must be between 1 and 15, got '40'",
+    ]
 
 
 async def test_buttons_work_after_restart_and_commands_sync_once(fake_discord: FakeDiscord, sim: Simulator,
@@ -156,3 +167,44 @@ async def test_image_over_upload_limit_is_reencoded(fake_discord: FakeDiscord, t
     finally:
         await runner.stop()
         await big.close()
+
+
+async def test_start_and_a_job_log_no_voice_warnings_nor_simulator_access_lines(fake_discord: FakeDiscord,
+                                                                                 sim: Simulator,
+                                                                                 tmp_path: Path) -> None:
+    # The embedded simulator (no USEAPI_TOKEN) serves inside the bot's own process, so its log is the bot's.
+    env = {**bot_env(fake_discord, sim, tmp_path / "relay.db", callbacks=False), "LOG_LEVEL": "INFO"}
+    del env["USEAPI_TOKEN"], env["USEAPI_BASE_URL"]
+    bot = SubprocessBot(env, tmp_path / "bot.log")
+    await bot.start(fake_discord)
+    try:
+        await fake_discord.slash("imagine", {"prompt": "a quiet log"}, user=ALICE)
+        await fake_discord.wait_for_message(is_result(1), timeout=30)
+        assert await bot.terminate() == 0
+    finally:
+        if bot.proc is not None and bot.proc.returncode is None:
+            await bot.kill()
+    log = bot.log_text()
+    assert "logging in using static token" in log, "the log was captured at INFO"
+    for noise in ("PyNaCl", "davey", "voice will NOT be supported", "aiohttp.access"):
+        assert noise not in log, f"{noise!r} in:\n{log}"
+
+
+def test_discord_unreachable_is_one_line_naming_the_url_without_secrets(tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there: what a machine without network gets, at once
+    env = {"DISCORD_TOKEN": "x" * 30, "DISCORD_API_BASE": f"http://127.0.0.1:{closed}/api/v10",
+           "DATABASE_PATH": str(tmp_path / "relay.db"), "PORT": "0", "LOG_LEVEL": "WARNING"}
+    for command in ([], ["sync"]):
+        result = subprocess.run([sys.executable, "-m", "bot", *command], cwd=tmp_path, env=child_env(env),
+                                capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            f"error: cannot reach Discord's API at http://127.0.0.1:{closed}/api/v10 (Connection refused)"]
+
+    # With JSON logs the line is one more JSON record, so a collector reading every line as JSON gets it too.
+    result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=child_env({**env, "LOG_FORMAT": "json"}),
+                            capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    (entry,) = [json.loads(line) for line in result.stderr.splitlines()]
+    assert (entry["level"], entry["logger"]) == ("ERROR", "bot")
+    assert entry["message"] == f"cannot reach Discord's API at http://127.0.0.1:{closed}/api/v10 (Connection refused)"

@@ -25,6 +25,7 @@ OUTPUT = HERE / "discord-openapi.subset.json"
 # a route added to the server without a line here is served unvalidated (and the test for it notices).
 SERVED: dict[str, tuple[str, ...]] = {
     "/users/@me": ("get",),
+    "/users/@me/guilds": ("get",),
     "/oauth2/applications/@me": ("get",),
     "/gateway/bot": ("get",),
     "/applications/{application_id}/commands": ("get", "put"),

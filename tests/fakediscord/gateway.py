@@ -85,6 +85,8 @@ class Gateway:
         self.identifies = 0
         self.resumes = 0
         self.received: list[JSON] = []  # every payload clients sent, heartbeats included
+        # True: new connections are refused (503 at the upgrade), as during an outage of Discord's gateway.
+        self.refusing = False
 
     @property
     def active(self) -> list[GatewaySession]:
@@ -106,6 +108,8 @@ class Gateway:
             await ws.close(code=1001, message=b"fake discord shutting down")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.refusing:
+            return web.Response(status=503, text="gateway unavailable")
         ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
         await ws.prepare(request)
         self.connections.add(ws)

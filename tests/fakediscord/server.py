@@ -769,6 +769,7 @@ class FakeDiscord:
         webhook = "/webhooks/{webhook_id}/{webhook_token}"
         return {
             ("get", "/users/@me"): self._get_me,
+            ("get", "/users/@me/guilds"): self._get_my_guilds,
             ("get", "/oauth2/applications/@me"): self._get_application,
             ("get", "/gateway/bot"): self._get_gateway_bot,
             ("get", f"{app}/commands"): self._get_commands,
@@ -803,6 +804,25 @@ class FakeDiscord:
 
     async def _get_me(self, call: Call) -> Reply:
         return 200, {**self.user_payload(self.bot_user.id), "mfa_enabled": False, "locale": "en-US", "verified": True}
+
+    async def _get_my_guilds(self, call: Call) -> Reply:
+        """The servers the bot is in, by id, in pages (`after`, `limit` up to 200) as Discord lists them."""
+        after = int(call.record.query.get("after") or 0)
+        limit = int(call.record.query.get("limit") or 200)
+        mine = sorted((g for g in self.guilds.values() if self.bot_user.id in g.members and g.id > after),
+                      key=lambda g: g.id)
+        return 200, [
+            {
+                "id": str(guild.id),
+                "name": guild.name,
+                "icon": None,
+                "banner": None,
+                "owner": guild.owner_id == self.bot_user.id,
+                "permissions": str(guild.permissions_for(self.bot_user.id)),
+                "features": [],
+            }
+            for guild in mine[:limit]
+        ]
 
     async def _get_application(self, call: Call) -> Reply:
         return 200, {
@@ -890,7 +910,11 @@ class FakeDiscord:
         return 200, self.channel_payload(self._channel(call))
 
     async def _get_guild(self, call: Call) -> Reply:
-        return 200, self._guild_payload(self._guild(call))
+        guild = self._guild(call)
+        if self.bot_user.id not in guild.members:
+            # What Discord answers a bot about a server it is not in (or was removed from).
+            raise DiscordError(403, 50001, "Missing Access")
+        return 200, self._guild_payload(guild)
 
     async def _get_guild_channels(self, call: Call) -> Reply:
         return 200, [self.channel_payload(c) for c in self._guild(call).channels]

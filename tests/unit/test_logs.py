@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import io
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from bot.logs import MASK, SecretMasker, mask_body
+from bot.logs import MASK, SecretMasker, mask_body, setup_logging
 
 TOKEN = "user:1234-abcDEF/ghi+jk="  # characters that URL encoding changes
 
@@ -69,3 +73,44 @@ def test_mask_body_reaches_into_nested_dicts_and_lists() -> None:
 def test_mask_body_without_a_secret_changes_nothing() -> None:
     body = {"replyUrl": "https://relay/cb"}
     assert mask_body(body, "") is body
+
+
+def json_lines(secrets: list[str], log: Callable[[logging.Logger], None]) -> list[dict[str, Any]]:
+    """What `setup_logging(..., "json")` writes for the records `log` makes, parsed line by line."""
+    stream = io.StringIO()
+    saved = logging.getLogger().handlers[:], logging.getLogger().level
+    try:
+        setup_logging("DEBUG", secrets, "json", stream=stream)
+        log(logging.getLogger("bot.tests.json"))
+    finally:
+        logging.getLogger().handlers[:], level = saved
+        logging.getLogger().setLevel(level)
+        logging.captureWarnings(False)
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_logs_are_one_object_per_line_with_the_fields_named() -> None:
+    def log(logger: logging.Logger) -> None:
+        logger.info("job %d done\nsecond line of the message", 12)
+
+    (entry,) = json_lines([], log)
+    assert entry["level"] == "INFO" and entry["logger"] == "bot.tests.json"
+    assert entry["message"] == "job 12 done\nsecond line of the message"
+    assert datetime.datetime.fromisoformat(entry["time"]).tzinfo is not None
+    assert "exc_info" not in entry
+
+
+def test_json_logs_carry_the_traceback_as_text_masked_like_the_text_format() -> None:
+    def log(logger: logging.Logger) -> None:
+        logger.warning("calling https://relay/callbacks/useapi/%s/1", TOKEN)
+        try:
+            raise RuntimeError(f"refused {TOKEN}")
+        except RuntimeError:
+            logger.exception("failed with %s", TOKEN)
+
+    calling, failed = json_lines([TOKEN], log)
+    assert calling["message"] == "calling https://relay/callbacks/useapi/***/1"
+    assert failed["message"] == "failed with ***"
+    assert failed["exc_info"].startswith("Traceback (most recent call last):")
+    assert failed["exc_info"].endswith("RuntimeError: refused ***")
+    assert TOKEN not in json.dumps([calling, failed])

@@ -6,6 +6,7 @@ through asyncpg and a small pool of connections.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +29,9 @@ from bot.store.postgres.teams import PostgresTeams
 __all__ = ["PostgresStore", "is_postgres_url", "masked_url"]
 
 log = logging.getLogger(__name__)
+
+# A readiness probe waits this long for the database.
+PROBE_SECONDS = 2.0
 
 
 class PostgresStore:
@@ -68,6 +72,17 @@ class PostgresStore:
         async with self._pool.acquire() as conn:
             current = await version(conn)
         return current, await self.jobs.count_all()
+
+    async def problem(self, timeout: float = PROBE_SECONDS) -> str | None:
+        """None when the database answers a query over the relay's own tables; else what is wrong (for /readyz)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._pool.fetchrow("SELECT (SELECT COUNT(*) FROM relay_state), (SELECT MAX(id) FROM jobs)")
+        except TimeoutError:
+            return f"no answer within {timeout:g}s"
+        except SERVER_ERRORS as exc:  # InterfaceError among them: the pool is closed
+            return f"does not answer ({exc})"
+        return None
 
     @property
     def description(self) -> str:

@@ -64,3 +64,7 @@ class PostgresState:
         await self._pool.execute(
             "INSERT INTO command_hashes (scope, digest) VALUES ($1, $2) "
             "ON CONFLICT (scope) DO UPDATE SET digest = EXCLUDED.digest", scope, digest)
+
+    async def forget_command_hashes(self) -> None:
+        """Forget what was last synced, so the next sync happens whatever the commands are."""
+        await self._pool.execute("DELETE FROM command_hashes")

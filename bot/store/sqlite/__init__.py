@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from pathlib import Path
+import sqlite3
 
 import aiosqlite
 
+from bot.store.base import StoreError
+from bot.store.sqlite.files import prepare
 from bot.store.sqlite.jobs import SqliteJobs
 from bot.store.sqlite.migrations import MIGRATIONS, REBUILDS, split_sql
 from bot.store.sqlite.state import SqliteState
@@ -15,6 +18,9 @@ from bot.store.sqlite.teams import SqliteTeams
 __all__ = ["SqliteStore"]
 
 log = logging.getLogger(__name__)
+
+# A readiness probe waits this long for the database (a busy one waits up to busy_timeout, 5 s, for its lock).
+PROBE_SECONDS = 2.0
 
 
 class SqliteStore:
@@ -32,10 +38,14 @@ class SqliteStore:
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:
-        """Open (creating folders and schema as needed) the database at `path`."""
+        """Open (creating folders and schema as needed) the database at `path`; StoreError, naming it, when it
+        cannot be used."""
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
+            prepare(path)
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(_unusable(path, exc)) from None
         try:
             db.row_factory = aiosqlite.Row
             # WAL lets readers (/jobs) run beside the writer; NORMAL is durable against a killed process,
@@ -46,6 +56,9 @@ class SqliteStore:
             await db.execute("PRAGMA busy_timeout=5000")
             await _migrate(db)
             identity = await SqliteState(db).identity()
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreError(_unusable(path, exc)) from None
         except BaseException:
             await db.close()
             raise
@@ -54,6 +67,18 @@ class SqliteStore:
     async def close(self) -> None:
         await self._db.close()
 
+    async def problem(self, timeout: float = PROBE_SECONDS) -> str | None:
+        """None when the database answers a query over the relay's own tables; else what is wrong (for /readyz)."""
+        try:
+            async with asyncio.timeout(timeout), self._db.execute(
+                    "SELECT (SELECT COUNT(*) FROM relay_state), (SELECT MAX(id) FROM jobs)") as cursor:
+                await cursor.fetchone()
+        except TimeoutError:
+            return f"no answer within {timeout:g}s"
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: aiosqlite's "Connection closed"
+            return f"does not answer ({exc})"
+        return None
+
     async def summary(self) -> tuple[int, int]:
         """The schema version and the number of jobs, for `python -m bot check`."""
         return await _version(self._db), await self.jobs.count_all()
@@ -61,6 +86,14 @@ class SqliteStore:
     @property
     def description(self) -> str:
         return self.path
+
+
+def _unusable(path: str, exc: sqlite3.Error) -> str:
+    """What is wrong with the database at `path`, in a sentence an operator can act on."""
+    if getattr(exc, "sqlite_errorname", None) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        return (f"database {path} is damaged or is not a SQLite database ({exc}): restore it from a backup, or move "
+                "it away to start with an empty one (the buttons of old results then stop working)")
+    return f"database {path} cannot be used ({exc})"
 
 
 async def _version(db: aiosqlite.Connection) -> int:

@@ -67,3 +67,7 @@ class SqliteState:
         await self._db.execute(
             "INSERT INTO command_hashes (scope, digest) VALUES (?, ?) "
             "ON CONFLICT(scope) DO UPDATE SET digest = excluded.digest", (scope, digest))
+
+    async def forget_command_hashes(self) -> None:
+        """Forget what was last synced, so the next sync happens whatever the commands are."""
+        await self._db.execute("DELETE FROM command_hashes")

@@ -117,7 +117,9 @@ class Simulator(CommandRoutes):
         """Serve on host:port (0 picks a free port); base_url tells where."""
         if self._runner is not None:
             raise RuntimeError("simulator already started")
-        runner = web.AppRunner(self.make_app(), shutdown_timeout=2.0)
+        # No access log: every request is in `requests` already, and at INFO it drowned the bot's own log
+        # when the simulator runs embedded in the bot.
+        runner = web.AppRunner(self.make_app(), shutdown_timeout=2.0, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         started = False
