@@ -156,6 +156,11 @@ class JobRecord:
     submitted_at: float | None
     last_event_at: float | None
     finished_at: float | None
+    # The command that started a job without a parent: 'imagine', 'describe' or 'blend' (a press's is its root's).
+    action: str = "imagine"
+    dimensions: str | None = None  # a blend's: portrait, square or landscape
+    prompts: tuple[str, ...] = ()  # a finished describe's: the prompts Midjourney suggests, in its order
+    seed: str | None = None  # the finished grid's seed, once a member asked for it
 
     @property
     def is_final(self) -> bool:
@@ -163,7 +168,7 @@ class JobRecord:
 
     @property
     def kind(self) -> str:
-        return "button" if self.parent_id is not None else "imagine"
+        return "button" if self.parent_id is not None else self.action
 
     @property
     def result(self) -> Media | None:
@@ -176,6 +181,31 @@ class JobRecord:
 
     def button_named(self, name: str) -> Button | None:
         return next((button for button in self.buttons if button.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptImage:
+    """An image a member gave with a job (an image prompt, a blend's, the one to describe), kept by the relay:
+    Discord's attachment links expire, and a job may wait in the queue or across a restart."""
+
+    job_id: int
+    position: int  # its place among the job's images, from 0
+    content_type: str
+    data: bytes
+    token: str  # the unguessable name the listener serves it under, for backends that fetch links
+    kept_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OneUseLink:
+    """A link made for one member and one job (the region editor's), valid until `expires_at`, spent once."""
+
+    token: str
+    job_id: int
+    member_id: int
+    created_at: float
+    expires_at: float
+    used_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +231,7 @@ class GuildSettings:
     admin_channel_id: int | None = None
     daily_quota: int | None = None  # None: the USER_DAILY_QUOTA setting
     queue_limit: int | None = None  # None: the USER_MAX_QUEUED setting
+    speed: str | None = None  # 'fast', 'relax' or 'turbo' once an admin chose one; None: the backend's own
 
 
 @dataclass(frozen=True, slots=True)

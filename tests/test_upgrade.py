@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.backends.useapi.simulator import Simulator
 from bot.messages import DATABASE_RESET
+from bot.store.sqlite.migrations import SCHEMA_VERSION
 from tests.fakediscord import ALICE, CHANNEL_ID, GALLERY_ID, GUILD_ID, ROLE_ID, FakeDiscord
 from tests.harness import InProcessBot, bot_env, database_identity, eventually, ref_number
 from tests.resilience import jobs_in_db, manual_simulator, results_for, wait_job
@@ -54,7 +55,7 @@ async def test_a_database_of_87c342d_is_upgraded_in_place_and_keeps_working(fake
         bot = await runner.start(fake_discord)
         try:
             with closing(sqlite3.connect(db)) as conn:
-                assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+                assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             rows = jobs_in_db(db)
             assert [rows[n]["status"] for n in (1, 2, 3, 4, 5)] == ["completed"] * 3 + ["running", "queued"]
             assert all(row["backend"] == "useapi" for row in rows.values())

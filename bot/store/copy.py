@@ -25,9 +25,11 @@ from bot.store.postgres import PostgresStore
 from bot.store.postgres.connect import Connection
 from bot.store.sqlite import SqliteStore
 
-# Every table of the schema (version 3) but the migrations' own bookkeeping.
-TABLES: Final = ("jobs", "guild_settings", "member_limits", "user_settings", "command_hashes", "relay_state")
-CONTENT: Final = {"jobs": "jobs", "guild_settings": "servers' settings", "member_limits": "members' limits",
+# Every table of the schema (version 4) but the migrations' own bookkeeping; a table after the ones it points at.
+TABLES: Final = ("jobs", "job_images", "editor_links", "guild_settings", "member_limits", "user_settings",
+                 "command_hashes", "relay_state")
+CONTENT: Final = {"jobs": "jobs", "job_images": "kept images", "editor_links": "editor links",
+                  "guild_settings": "servers' settings", "member_limits": "members' limits",
                   "user_settings": "members' Remix choices", "command_hashes": "command hashes"}
 BATCH: Final = 1000
 COLUMNS_SQL: Final = """SELECT column_name, data_type, is_nullable = 'YES' AS nullable FROM information_schema.columns
@@ -122,6 +124,8 @@ def _caster(data_type: str, nullable: bool) -> Callable[[Any], Any]:
             return int(value)
         if data_type == "double precision":
             return float(value)
+        if data_type == "bytea":
+            return bytes(value)
         return value if isinstance(value, str) else str(value)
     return cast
 

@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.jobs import Button, ErrorKind, JobBrief, JobRecord, Media
+from bot.jobs import Button, ErrorKind, JobBrief, JobRecord, KeptImage, Media, OneUseLink
 
 # Columns that hold JSON, and what each holds.
-JSON_COLUMNS = frozenset({"buttons", "media", "done_buttons", "extra_message_ids", "job_json"})
+JSON_COLUMNS = frozenset({"buttons", "media", "done_buttons", "extra_message_ids", "job_json", "prompts"})
 
 
 def job_ref(identity: str, job_id: int) -> str:
@@ -40,7 +40,7 @@ def encode(name: str, value: Any) -> Any:
         return json.dumps([button.to_json() for button in value], ensure_ascii=False)
     if name == "media":
         return json.dumps([item.to_json() for item in value], ensure_ascii=False)
-    if name in {"done_buttons", "extra_message_ids"}:
+    if name in {"done_buttons", "extra_message_ids", "prompts"}:
         return json.dumps(list(value), ensure_ascii=False)
     if name == "job_json":
         return None if value is None else json.dumps(value, ensure_ascii=False)
@@ -59,6 +59,7 @@ def decode_job(row: Mapping[str, Any], identity: str) -> JobRecord:
     data["media"] = tuple(Media.from_json(m) for m in _json(data["media"], []))
     data["done_buttons"] = tuple(str(name) for name in _json(data["done_buttons"], []))
     data["extra_message_ids"] = tuple(int(i) for i in _json(data["extra_message_ids"], []))
+    data["prompts"] = tuple(str(text) for text in _json(data["prompts"], []))
     data["job_json"] = _json(data["job_json"], None)
     data["published"] = bool(data["published"])
     data["simulated"] = bool(data["simulated"])
@@ -71,6 +72,16 @@ def decode_job(row: Mapping[str, Any], identity: str) -> JobRecord:
 def decode_brief(row: Iterable[Any]) -> JobBrief:
     job_id, owner_id, channel_id, message_id, error, status = row
     return JobBrief(int(job_id), int(owner_id), int(channel_id), message_id, error, str(status))
+
+
+def decode_image(row: Mapping[str, Any]) -> KeptImage:
+    return KeptImage(int(row["job_id"]), int(row["position"]), str(row["content_type"]), bytes(row["data"]),
+                     str(row["token"]), float(row["kept_at"]))
+
+
+def decode_link(row: Mapping[str, Any]) -> OneUseLink:
+    return OneUseLink(str(row["token"]), int(row["job_id"]), int(row["member_id"]), float(row["created_at"]),
+                      float(row["expires_at"]), None if row["used_at"] is None else float(row["used_at"]))
 
 
 def _json(value: Any, default: Any) -> Any:

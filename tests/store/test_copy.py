@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import ALL_STATES, COMPLETED, QUEUED, RUNNING, Button, ErrorKind, JobRecord, Pause
+from bot.jobs import ALL_STATES, COMPLETED, QUEUED, RUNNING, Button, ErrorKind, JobRecord, OneUseLink, Pause
 from bot.store import OneShotTaken, PostgresStore, SqliteStore, Store, StoreError
 from bot.store.copy import backup_sqlite, copy_store
+from bot.store.sqlite.migrations import SCHEMA_VERSION
 from tests.store.helpers import ALICE, BOB, GUILD, completed, failed, new_job, running
 
 SCOPE = "guild:1100000000000000100"
@@ -45,6 +46,9 @@ def wal_size(db: str) -> int:
 async def fill(store: Store) -> None:
     """A little of everything the relay writes."""
     grid = await completed(store)
+    await store.images.keep(grid.id, [("image/png", b"\x89PNG\r\n\x1a\n\x00\xff" * 100), ("image/webp", b"RIFF\x00")])
+    await store.links.create(OneUseLink("k" * 43, grid.id, ALICE, 1_800_000_000.0, 1_800_000_900.0))
+    await store.teams.update_guild_settings(GUILD + 7, speed="turbo")
     await new_job(store, parent_id=grid.id, button=Button("U1", "MJ::JOB::upsample::1::abc"), one_shot=True)
     await running(store, owner=BOB, prompt="日本語のプロンプト 🦊")
     await failed(store, ErrorKind.UNTRACKABLE)
@@ -70,7 +74,8 @@ async def everything(store: Store) -> tuple[object, ...]:
     return (jobs, await store.teams.guild_settings(GUILD), await store.teams.member_limits(GUILD, ALICE),
             await store.teams.remix_enabled(ALICE), await store.teams.remix_enabled(BOB),
             await store.state.webhook_secret("unused"), await store.state.pause(), await store.state.account_remix(),
-            await store.state.command_hash(SCOPE), await store.jobs.last_served())
+            await store.state.command_hash(SCOPE), await store.jobs.last_served(), await store.images.of_job(1),
+            await store.links.get("k" * 43), await store.teams.guild_settings(GUILD + 7))
 
 
 async def test_a_copy_keeps_every_row_and_the_identity(sqlite: SqliteStore, postgres: PostgresStore,
@@ -78,11 +83,12 @@ async def test_a_copy_keeps_every_row_and_the_identity(sqlite: SqliteStore, post
     await fill(sqlite)
     report = await copy_store(sqlite, postgres)
     assert report.identity == sqlite.identity == postgres.identity
-    assert report.rows == {"jobs": 7, "guild_settings": 1, "member_limits": 1, "user_settings": 2,
-                           "command_hashes": 1, "relay_state": 1}
+    assert report.rows == {"jobs": 7, "job_images": 2, "editor_links": 1, "guild_settings": 2, "member_limits": 1,
+                           "user_settings": 2, "command_hashes": 1, "relay_state": 1}
     assert report.next_job_id == 8 and not report.replaced
-    assert str(report).startswith(f"copied 7 jobs, 1 servers' settings, 1 members' limits, 2 members' Remix "
-                                  f"choices, 1 command hashes from {sqlite.path} to {postgres.description}")
+    assert str(report).startswith(f"copied 7 jobs, 2 kept images, 1 editor links, 2 servers' settings, 1 members' "
+                                  f"limits, 2 members' Remix choices, 1 command hashes from {sqlite.path} to "
+                                  f"{postgres.description}")
     await postgres.close()
     reopened = await PostgresStore.open(pg_url)
     try:
@@ -90,7 +96,7 @@ async def test_a_copy_keeps_every_row_and_the_identity(sqlite: SqliteStore, post
         assert await everything(reopened) == await everything(sqlite)
         jobs: list[JobRecord] = await reopened.jobs.in_states(ALL_STATES)
         assert all(job.ref == f"{sqlite.identity}-{job.id}" for job in jobs), "old buttons' references hold"
-        assert await reopened.summary() == (3, 7)
+        assert await reopened.summary() == (SCHEMA_VERSION, 7)
         # The copied one-shot job still holds its button; new jobs take new numbers.
         with pytest.raises(OneShotTaken):
             await new_job(reopened, parent_id=1, button=Button("U1", "x"), one_shot=True)
@@ -182,7 +188,7 @@ async def test_a_backup_of_a_live_database_holds_its_rows(sqlite: SqliteStore, t
     try:
         assert copy.identity == sqlite.identity
         version, held = await copy.summary()
-        assert version == 3 and before < held <= after
+        assert version == SCHEMA_VERSION and before < held <= after
         for job in await copy.jobs.in_states(ALL_STATES):
             assert job == await sqlite.jobs.get(job.id) or job.status == QUEUED, "each row whole, as committed"
         assert await copy.state.pause() == Pause("needs a human", "acct-1")

@@ -15,15 +15,17 @@ import pytest
 
 from bot.store import PostgresStore, SqliteStore, StoreError, open_store
 from bot.store.postgres.migrations import LEGACY_1, MIGRATION_LOCK, MIGRATIONS, migrate
+from bot.store.sqlite.migrations import SCHEMA_VERSION
 from tests.pgserver import PgServer, _free_port
 
-TABLES = ("jobs", "guild_settings", "member_limits", "user_settings", "relay_state", "command_hashes")
+TABLES = ("jobs", "guild_settings", "member_limits", "user_settings", "relay_state", "command_hashes", "job_images",
+          "editor_links")
 
 
 async def test_database_url_chooses_postgresql(pg_url: str, tmp_path: Path) -> None:
     store = await open_store(str(tmp_path / "unused.db"), pg_url)
     try:
-        assert store.kind == "postgresql" and await store.summary() == (3, 0)
+        assert store.kind == "postgresql" and await store.summary() == (SCHEMA_VERSION, 0)
     finally:
         await store.close()
     assert not (tmp_path / "unused.db").exists()
@@ -89,10 +91,10 @@ async def test_the_password_is_never_logged(pg_server: PgServer, pg_url: str, ca
     store = await PostgresStore.open(url)
     try:
         assert store.description == f"postgresql://{user}:***@127.0.0.1:{pg_server.port}/{database}"
-        assert await store.summary() == (3, 0)
+        assert await store.summary() == (SCHEMA_VERSION, 0)
     finally:
         await store.close()
-    assert "database migrated to version 3" in caplog.text
+    assert f"database migrated to version {SCHEMA_VERSION}" in caplog.text
     assert password not in caplog.text
 
 
@@ -106,7 +108,7 @@ async def test_each_migration_is_recorded_once(pg_url: str) -> None:
         rows = await conn.fetch("SELECT version, applied_at FROM schema_migrations ORDER BY version")
     finally:
         await conn.close()
-    assert [row["version"] for row in rows] == [1, 2, 3]
+    assert [row["version"] for row in rows] == list(range(1, SCHEMA_VERSION + 1))
     assert all(isinstance(row["applied_at"], float) for row in rows)
     assert again.identity == store.identity
 
@@ -117,7 +119,7 @@ async def test_processes_starting_together_migrate_once(pg_url: str) -> None:
         assert len({store.identity for store in stores}) == 1
         conn = await asyncpg.connect(pg_url)
         try:
-            assert await conn.fetchval("SELECT COUNT(*) FROM schema_migrations") == 3
+            assert await conn.fetchval("SELECT COUNT(*) FROM schema_migrations") == SCHEMA_VERSION
             assert await conn.fetchval("SELECT COUNT(*) FROM relay_state") == 1
         finally:
             await conn.close()
@@ -150,7 +152,7 @@ async def test_a_failing_migration_leaves_nothing_of_itself(pg_url: str) -> None
         assert await conn.fetchval("SELECT MAX(version) FROM schema_migrations") == 1
         assert await conn.fetchval("SELECT to_regclass('half_done')") is None
         assert await conn.fetchval("SELECT to_regclass('jobs')") is not None
-        assert await migrate(conn, MIGRATIONS) == 3, "the real ones carry on from there"
+        assert await migrate(conn, MIGRATIONS) == SCHEMA_VERSION, "the real ones carry on from there"
     finally:
         await conn.close()
 
@@ -159,11 +161,11 @@ async def test_a_database_newer_than_this_relay_is_left_alone(pg_url: str, caplo
     conn = await asyncpg.connect(pg_url)
     try:
         await migrate(conn)
-        await conn.execute("INSERT INTO schema_migrations VALUES (4, 0)")
-        assert await migrate(conn) == 4
+        await conn.execute("INSERT INTO schema_migrations VALUES ($1, 0)", SCHEMA_VERSION + 1)
+        assert await migrate(conn) == SCHEMA_VERSION + 1
     finally:
         await conn.close()
-    assert "newer than this relay's 3" in caplog.text
+    assert f"newer than this relay's {SCHEMA_VERSION}" in caplog.text
 
 
 def _sqlite_schema(path: Path) -> tuple[dict[str, set[str]], set[str]]:
@@ -189,7 +191,8 @@ async def test_the_schema_is_sqlites(pg_url: str, tmp_path: Path) -> None:
         assert {kind for (table, name), kind in ids.items() if name not in {"database_id", "backend_job_id"}} == {
             "bigint"}, "every Discord id and job id is a BIGINT"
         defs = {r["indexname"]: r["indexdef"] for r in await conn.fetch(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'jobs'")}
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY($1::text[])",
+            list(TABLES))}
         assert {name for name in defs if not name.endswith(("_pkey", "_key"))} == indexes
         assert "jobs_backend_backend_job_id_key" in defs
         one_shot = defs["jobs_one_shot"]

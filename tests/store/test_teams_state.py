@@ -8,6 +8,7 @@ import pytest
 
 from bot.jobs import GuildSettings, MemberLimits, Pause
 from bot.store import Store
+from bot.store.sqlite.migrations import SCHEMA_VERSION
 from tests.store.conftest import Rig
 from tests.store.helpers import ALICE, BOB, GUILD, new_job
 
@@ -107,10 +108,10 @@ async def test_command_hashes_per_scope(store: Store, rig: Rig) -> None:
 
 
 async def test_summary_is_the_schema_version_and_the_jobs(store: Store) -> None:
-    assert await store.summary() == (3, 0)
+    assert await store.summary() == (SCHEMA_VERSION, 0)
     for _ in range(3):
         await new_job(store)
-    assert await store.summary() == (3, 3)
+    assert await store.summary() == (SCHEMA_VERSION, 3)
 
 
 async def test_the_store_says_what_and_where_it_is(store: Store, rig: Rig) -> None:

@@ -16,6 +16,7 @@ import pytest
 from bot.jobs import COMPLETED, QUEUED, RUNNING, Button, GuildSettings, MemberLimits
 from bot.store import OneShotTaken, PostgresStore, SqliteStore, Store
 from bot.store.postgres.migrations import MIGRATIONS, migrate
+from bot.store.sqlite.migrations import SCHEMA_VERSION
 
 UPGRADE = Path(__file__).resolve().parents[1] / "upgrade"
 GUILD, ALICE = 1_100_000_000_000_000_100, 1_100_000_000_000_000_301
@@ -43,9 +44,9 @@ def legacy_rows(table: str) -> list[dict[str, Any]]:
         return [dict(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY 1")]
 
 
-async def test_the_87c342d_database_migrates_to_version_3(upgraded: SqliteStore) -> None:
+async def test_the_87c342d_database_migrates_to_the_current_version(upgraded: SqliteStore) -> None:
     store: Store = upgraded
-    assert await store.summary() == (3, 5)
+    assert await store.summary() == (SCHEMA_VERSION, 5)
     assert re.fullmatch(r"[0-9a-f]{10}", store.identity)
     jobs = [await store.jobs.get(n) for n in range(1, 6)]
     assert [j.status if j else None for j in jobs] == [COMPLETED] * 3 + [RUNNING, QUEUED]
@@ -105,7 +106,7 @@ async def test_postgresqls_migration_3_rewrites_the_same_rows_the_same_way(upgra
     await _postgres_at_version_2_with_the_legacy_rows(pg_url)
     store = await PostgresStore.open(pg_url)
     try:
-        assert await store.summary() == (3, 5)
+        assert await store.summary() == (SCHEMA_VERSION, 5)
         for number in range(1, 6):
             assert await store.jobs.get(number) == await upgraded.jobs.get(number)
         assert await store.teams.guild_settings(GUILD) == await upgraded.teams.guild_settings(GUILD)

@@ -21,7 +21,9 @@ from bot.store.postgres.connect import (
     open_pool,
     store_error,
 )
+from bot.store.postgres.images import PostgresImages
 from bot.store.postgres.jobs import PostgresJobs
+from bot.store.postgres.links import PostgresLinks
 from bot.store.postgres.migrations import migrate, version
 from bot.store.postgres.state import PostgresState
 from bot.store.postgres.teams import PostgresTeams
@@ -35,7 +37,8 @@ PROBE_SECONDS = 2.0
 
 
 class PostgresStore:
-    """A pool of connections to one database: `jobs`, `teams` and `state`, each with its own typed accessors."""
+    """A pool of connections to one database: `jobs`, `teams`, `state`, `images` and `links`, each with its own
+    typed accessors."""
 
     kind = "postgresql"
 
@@ -46,6 +49,8 @@ class PostgresStore:
         self.jobs = PostgresJobs(pool, identity)
         self.teams = PostgresTeams(pool)
         self.state = PostgresState(pool)
+        self.images = PostgresImages(pool)
+        self.links = PostgresLinks(pool)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = POOL_SIZE) -> PostgresStore:

@@ -113,3 +113,8 @@ async def open_pool(url: str, *, size: int = POOL_SIZE) -> Pool:
     except CONNECT_ERRORS as exc:
         raise store_error(url, exc) from None
     return pool
+
+
+def changed(status: str) -> int:
+    """The rows a command changed, from the status tag asyncpg returns for it ('DELETE 3', 'UPDATE 1')."""
+    return int(status.rsplit(" ", 1)[-1])

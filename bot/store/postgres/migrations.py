@@ -6,6 +6,7 @@ flags, DOUBLE PRECISION seconds), so that every database climbs the same steps. 
 in SQLite: the same columns and indexes (the partial unique one-shot index among them), JSON columns, typed
 `relay_state` and `command_hashes`. PostgreSQL alters a table in place, so 3 reshapes `jobs` with ALTER
 TABLE where SQLite rebuilds it; the rows are rewritten by the same rules (`bot.store.sqlite.migrations`).
+4 is Midjourney's whole toolset, as in SQLite (BYTEA for the kept images).
 """
 
 from __future__ import annotations
@@ -189,7 +190,34 @@ async def seam_v3(conn: Connection) -> None:
     await conn.execute("DROP TABLE meta")
 
 
-MIGRATIONS: Final[Sequence[Migration]] = (LEGACY_1, LEGACY_2, seam_v3)
+TOOLSET_4: Final = """
+    ALTER TABLE jobs
+        ADD COLUMN action TEXT NOT NULL DEFAULT 'imagine',
+        ADD COLUMN dimensions TEXT,
+        ADD COLUMN prompts JSON NOT NULL DEFAULT '[]',
+        ADD COLUMN seed TEXT;
+    ALTER TABLE guild_settings ADD COLUMN speed TEXT;
+    CREATE TABLE job_images (
+        job_id BIGINT NOT NULL REFERENCES jobs(id),
+        position INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        data BYTEA NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        kept_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (job_id, position)
+    );
+    CREATE TABLE editor_links (
+        token TEXT PRIMARY KEY,
+        job_id BIGINT NOT NULL REFERENCES jobs(id),
+        member_id BIGINT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        used_at DOUBLE PRECISION
+    );
+    CREATE INDEX editor_links_expiry ON editor_links(expires_at);
+"""
+
+MIGRATIONS: Final[Sequence[Migration]] = (LEGACY_1, LEGACY_2, seam_v3, TOOLSET_4)
 
 
 async def version(conn: Connection) -> int:

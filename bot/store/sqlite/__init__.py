@@ -10,7 +10,9 @@ import aiosqlite
 
 from bot.store.base import StoreError
 from bot.store.sqlite.files import prepare
+from bot.store.sqlite.images import SqliteImages
 from bot.store.sqlite.jobs import SqliteJobs
+from bot.store.sqlite.links import SqliteLinks
 from bot.store.sqlite.migrations import MIGRATIONS, REBUILDS, split_sql
 from bot.store.sqlite.state import SqliteState
 from bot.store.sqlite.teams import SqliteTeams
@@ -24,7 +26,7 @@ PROBE_SECONDS = 2.0
 
 
 class SqliteStore:
-    """One aiosqlite connection: `jobs`, `teams` and `state`, each with its own typed accessors."""
+    """One aiosqlite connection: `jobs`, `teams`, `state`, `images` and `links`, each with its own typed accessors."""
 
     kind = "sqlite"
 
@@ -35,6 +37,8 @@ class SqliteStore:
         self.jobs = SqliteJobs(db, identity)
         self.teams = SqliteTeams(db)
         self.state = SqliteState(db)
+        self.images = SqliteImages(db)
+        self.links = SqliteLinks(db)
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:

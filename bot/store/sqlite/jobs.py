@@ -67,17 +67,19 @@ class SqliteJobs:
 
     async def create(self, *, guild_id: int, channel_id: int, owner_id: int, prompt: str, backend: str,
                      parent_id: int | None = None, button: Button | None = None, button_prompt: str | None = None,
-                     one_shot: bool = False, simulated: bool = False) -> JobRecord:
+                     one_shot: bool = False, simulated: bool = False, action: str = "imagine",
+                     dimensions: str | None = None) -> JobRecord:
         """File a new job, queued. A one-shot button already live on `parent_id` raises `OneShotTaken`."""
         now = time.time()
         try:
             async with self._db.execute(
                 """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, button_ref, one_shot, prompt,
-                                     button_prompt, backend, status, simulated, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+                                     button_prompt, backend, status, simulated, created_at, updated_at, action,
+                                     dimensions)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
                 (guild_id, channel_id, owner_id, parent_id, button.name if button else None,
                  button.ref if button else None, int(one_shot), prompt, button_prompt, backend, QUEUED,
-                 int(simulated), now, now),
+                 int(simulated), now, now, action, dimensions),
             ) as cur:
                 row = await cur.fetchone()
         except sqlite3.IntegrityError as exc:
@@ -276,13 +278,14 @@ class SqliteJobs:
                      buttons: Sequence[Button] | None = None, media: Sequence[Media] | None = None,
                      done_buttons: Sequence[str] | None = None, job_json: dict[str, Any] | None = None,
                      error: str | None = None, error_kind: ErrorKind | None = None,
-                     duplicate_of: int | None = None) -> JobRecord | None:
+                     duplicate_of: int | None = None, prompts: Sequence[str] | None = None) -> JobRecord | None:
         """Move a job into a final state (unpublished); None if it was not in an `expect` state."""
         now = time.time()
         fields: dict[str, Any] = {"status": status, "published": 0, "error": error, "error_kind": error_kind,
                                   "finished_at": now, "last_event_at": now, "preview_url": None}
         optional = {"backend_job_id": backend_job_id, "buttons": buttons, "media": media,
-                    "done_buttons": done_buttons, "job_json": job_json, "duplicate_of": duplicate_of}
+                    "done_buttons": done_buttons, "job_json": job_json, "duplicate_of": duplicate_of,
+                    "prompts": prompts}
         fields.update({name: value for name, value in optional.items() if value is not None})
         if status == COMPLETED:
             fields["progress"] = 100
@@ -306,6 +309,10 @@ class SqliteJobs:
         """Take a finished job's messages and result links out of the store (a member deleted it, or an admin
         purged the member's history)."""
         return await self._update(job_id, FINAL_STATES, **erased(forget_prompt=forget_prompt))
+
+    async def set_seed(self, job_id: int, seed: str) -> None:
+        """Keep a finished grid's seed once the backend told it, so that asking again costs nothing."""
+        await self._update(job_id, None, seed=seed)
 
     async def set_gallery_copy(self, job_id: int, message_id: int) -> None:
         await self._db.execute("UPDATE jobs SET gallery_message_id = ? WHERE id = ?", (message_id, job_id))

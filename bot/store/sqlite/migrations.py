@@ -3,7 +3,10 @@
 1 and 2 are the schema of the first releases (useapi only), kept verbatim so every database climbs the same
 steps. 3 is the backend seam: jobs name their backend and its job id, buttons are records (name and the
 backend's reference), results are media records, failures are error kinds, the key/value `meta` table
-becomes typed state, and the database gets the identity its buttons and references carry.
+becomes typed state, and the database gets the identity its buttons and references carry. 4 is Midjourney's
+whole toolset: a job names the command that made it (imagine, describe, blend) with a blend's dimensions, a
+describe's prompts and a grid's seed; the images members give are kept (`job_images`), the region editor's
+one-use links live in `editor_links`, and a server has a speed.
 """
 
 from __future__ import annotations
@@ -263,7 +266,35 @@ async def seam_v3(db: aiosqlite.Connection) -> None:
     await db.execute("DROP TABLE meta")
 
 
-MIGRATIONS: Final[Sequence[Migration]] = (LEGACY_1, LEGACY_2, seam_v3)
+TOOLSET_4: Final = """
+    ALTER TABLE jobs ADD COLUMN action TEXT NOT NULL DEFAULT 'imagine';
+    ALTER TABLE jobs ADD COLUMN dimensions TEXT;
+    ALTER TABLE jobs ADD COLUMN prompts TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN seed TEXT;
+    ALTER TABLE guild_settings ADD COLUMN speed TEXT;
+    CREATE TABLE job_images (
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        position INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        kept_at REAL NOT NULL,
+        PRIMARY KEY (job_id, position)
+    );
+    CREATE TABLE editor_links (
+        token TEXT PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        member_id INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        used_at REAL
+    );
+    CREATE INDEX editor_links_expiry ON editor_links(expires_at);
+"""
+
+MIGRATIONS: Final[Sequence[Migration]] = (LEGACY_1, LEGACY_2, seam_v3, TOOLSET_4)
+# The version a database is at once this relay opened it (PostgreSQL's migrations are numbered alike).
+SCHEMA_VERSION: Final = len(MIGRATIONS)
 # Migrations that rebuild a table others point at: foreign keys are off while they run (SQLite's own recipe
 # for changing a table's shape), and checked once they are done.
 REBUILDS: Final = frozenset({3})

@@ -9,7 +9,7 @@ import aiosqlite
 from bot.jobs import GuildSettings, MemberLimits
 
 GUILD_COLUMNS = frozenset({"policy", "policy_role_id", "gallery_channel_id", "admin_channel_id", "daily_quota",
-                           "queue_limit"})
+                           "queue_limit", "speed"})
 MEMBER_COLUMNS = frozenset({"daily_quota", "queue_limit"})
 
 
