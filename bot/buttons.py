@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
+from bot.jobs import Button
+
 ROWS_PER_MESSAGE = 5  # Discord: five action rows a message ...
 BUTTONS_PER_ROW = 5  # ... of five buttons each
 ARROWS = frozenset({"⬅️", "➡️", "⬆️", "⬇️"})
@@ -64,3 +66,23 @@ def is_upscale(button: str | None, one_shot: Collection[str]) -> bool:
     Upscale (...) / Redo Upscale (...) of an upscale."""
     name = button or ""
     return name in one_shot or name.startswith(("Upscale (", "Redo Upscale ("))
+
+
+# A finished /describe's own buttons, made by the relay (not the backend's): a number starts an /imagine with
+# that prompt, 🔄 describes the same image again. Their references say so, so no backend is ever asked to
+# press them.
+DESCRIBE_PICKS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣")
+DESCRIBE_AGAIN = "🔄"
+RELAY_REF = "relay:"
+
+
+def describe_buttons(prompts: Sequence[str]) -> tuple[Button, ...]:
+    """The buttons under a describe's prompts: one per prompt (at most four), then 🔄."""
+    picks = tuple(Button(name, f"{RELAY_REF}pick:{index}") for index, name in enumerate(DESCRIBE_PICKS[:len(prompts)]))
+    return (*picks, Button(DESCRIBE_AGAIN, f"{RELAY_REF}describe"))
+
+
+def describe_pick(button: Button) -> int | None:
+    """Which prompt a describe's button starts an /imagine with (None: it is 🔄, or not the relay's)."""
+    prefix = f"{RELAY_REF}pick:"
+    return int(button.ref.removeprefix(prefix)) if button.ref.startswith(prefix) else None

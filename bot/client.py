@@ -30,8 +30,8 @@ from bot.webhook import CALLBACK_PREFIX, Listener, Readiness, make_app
 log = logging.getLogger(__name__)
 
 # The features, each a cog (or a package of one): loaded by name, so the core never imports them.
-EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.buttons", "cogs.button_command", "cogs.cancel", "cogs.jobs",
-              "cogs.removal", "cogs.relay")
+EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.images", "cogs.buttons", "cogs.button_command", "cogs.cancel",
+              "cogs.jobs", "cogs.removal", "cogs.relay")
 # Simulated jobs take a few seconds, like a fast Midjourney job would feel, without wasting anyone's time.
 SIMULATED_JOB_SECONDS = 6.0
 
@@ -55,6 +55,7 @@ def relay_settings(settings: Settings, max_jobs: int) -> RelaySettings:
         retry_seconds=settings.BACKEND_RETRY_SECONDS, retry_attempts=settings.BACKEND_RETRY_ATTEMPTS,
         backoff_seconds=settings.BACKEND_BACKOFF_SECONDS, backoff_max_seconds=settings.BACKEND_BACKOFF_MAX_SECONDS,
         progress_edit_seconds=settings.PROGRESS_EDIT_SECONDS, account=settings.USEAPI_CHANNEL,
+        public_url=settings.PUBLIC_URL, kept_image_days=settings.KEPT_IMAGE_DAYS,
     )
 
 
@@ -120,7 +121,7 @@ class RelayBot(commands.Bot):
         self.media = MediaPreparer(self.session, settings.IMAGE_WORKERS)
         self.relay = Relay(settings=relay_settings(settings, opened.max_jobs), store=self.store, backend=backend,
                            publisher=self.publisher, media=self.media, callback_base=callback_base,
-                           metrics=self.metrics)
+                           metrics=self.metrics, admit=self.limits.admit)
         metrics_token = settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None
         self.listener = Listener(make_app(self.relay, secret, metrics_token, readiness=self.readiness), settings.HOST,
                                  settings.PORT)

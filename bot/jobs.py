@@ -27,6 +27,9 @@ UNFINISHED_STATES: Final = frozenset({QUEUED, SUBMITTING, RUNNING})
 # A job in one of these never made anything: its one-shot button may be pressed again.
 FRUITLESS_STATES: Final = frozenset({FAILED, MODERATED, CANCELLED, DUPLICATE})
 ALL_STATES: Final = (QUEUED, SUBMITTING, RUNNING, COMPLETED, FAILED, MODERATED, CANCELLED, DUPLICATE)
+# The not_before of a job filed with images while they are being kept: the scheduler never picks it until it
+# is released (a job must never go out without the images it was asked with).
+HELD: Final = 1e12
 
 
 class ErrorKind(StrEnum):

@@ -137,6 +137,21 @@ def fit(image: MediaFile, limit: int) -> MediaFile:
     raise MediaError("the image could not be made small enough for this channel")
 
 
+_FORMAT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
+def measure(data: bytes) -> tuple[str, int, int]:
+    """An image's type and size in pixels, from its bytes (CPU-bound for a large one: run in a thread)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = _FORMAT_TYPES.get(image.format or "")
+            if kind is None:
+                raise MediaError(f"the image is a {image.format or 'unknown'} file, not one a browser shows")
+            return kind, image.width, image.height
+    except (UnidentifiedImageError, OSError) as exc:
+        raise MediaError(f"the image could not be read ({type(exc).__name__})") from exc
+
+
 def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
@@ -184,6 +199,13 @@ class MediaPreparer:
         except MediaError as exc:
             log.warning("job %d: %s; linking the image instead", job_id, exc)
             return Prepared(link=media.url)
+
+    async def picture(self, url: str) -> tuple[bytes, str, int, int]:
+        """An image's bytes, type and size in pixels (the region editor's original; MediaError when it is not an
+        image that can be read)."""
+        data = await download(self._session, url)
+        kind, width, height = await asyncio.get_running_loop().run_in_executor(self._pool, measure, data)
+        return data, kind, width, height
 
     async def _video_too_large(self, job_id: int, video: MediaFile, limit: int) -> Prepared:
         """A video over the channel's limit: its first frame, made to fit, with a note (never a dead link)."""

@@ -209,3 +209,7 @@ def account_remix_state(reply: str | None) -> bool | None:
         return None
     match = _REMIX_REPLY.search(reply)
     return None if match is None else match["state"].lower() == "on"
+
+# A job filed with images whose images were not all kept before the bot stopped: never sent without them.
+FILING_CUT_SHORT = ("The bot stopped while keeping this job's images, so it was not sent and nothing was spent. "
+                    "Please run it again.")

@@ -62,10 +62,28 @@ def progress_bar(percent: int) -> str:
     return f"{'▰' * filled}{'▱' * (BAR_CELLS - filled)} {percent}%"
 
 
+def title(job: JobRecord) -> str:
+    """What a card names the job by: its prompt, else the command that made it (a describe or a blend has none)."""
+    if job.prompt:
+        return job.prompt
+    if job.action == "describe":
+        return "🔍 Describe"
+    if job.action == "blend":
+        return f"🔀 Blend ({job.dimensions})" if job.dimensions else "🔀 Blend"
+    return "(no prompt)"
+
+
 def _headline(job: JobRecord) -> str:
-    prompt = discord.utils.escape_markdown(shorten(job.prompt, PROMPT_SHOWN))
+    prompt = discord.utils.escape_markdown(shorten(title(job), PROMPT_SHOWN))
     action = f" · {job.button} of #{job.parent_id}" if job.parent_id is not None else ""
     return f"**{prompt}** - <@{job.owner_id}> · job #{job.id}{action}"
+
+
+def described(job: JobRecord) -> list[str]:
+    """A finished describe's prompts, numbered as its buttons are, each cut to share the card fairly."""
+    room = (MESSAGE_LIMIT - 300) // max(1, len(job.prompts))
+    return [f"{buttons.DESCRIBE_PICKS[index]} {discord.utils.escape_markdown(shorten(text, room))}"
+            for index, text in enumerate(job.prompts[:len(buttons.DESCRIBE_PICKS)])]
 
 
 def _finish(lines: Iterable[str]) -> str:
@@ -88,7 +106,7 @@ def pending_content(job: JobRecord, note: str | None = None, place: int | None =
 def final_content(job: JobRecord, note: str | None = None, banner: str = "") -> str:
     """The result or failure card's text."""
     if job.status == COMPLETED:
-        state = ""
+        state = "\n".join(described(job))
     elif job.status == DUPLICATE:
         state = f"↪️ {job.error or 'Already done'}"
     elif job.status == MODERATED:

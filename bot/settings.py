@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.fetch import Network, parse_networks
 from bot.settings_errors import is_secret, names_of, sentences
 
 DEFAULT_USEAPI_BASE_URL = "https://api.useapi.net/v2"
@@ -79,6 +80,10 @@ class Settings(BaseSettings):
     BACKEND_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, validation_alias=_alias("TIMEOUT_SECONDS"))
     PROGRESS_EDIT_SECONDS: float = Field(default=2.0, ge=0)
     IMAGE_WORKERS: int = Field(default=2, ge=1, le=16)
+    # How long the images members give are kept after their job finished (🔄 under a description needs its image).
+    KEPT_IMAGE_DAYS: int = Field(default=7, ge=1, le=3650)
+    # Networks `/describe url:` may fetch from although private (a LAN image server); public addresses always.
+    IMAGE_URL_ALLOW_NETWORKS: str = ""
     DISCORD_GUILD_ID: int | None = None
     ALLOWED_GUILD_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
     WEBHOOK_SECRET: SecretStr | None = None
@@ -91,6 +96,19 @@ class Settings(BaseSettings):
     METRICS_TOKEN: SecretStr | None = None
     LOG_LEVEL: LogLevel = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
     LOG_FORMAT: LogFormat = "text"
+
+    @field_validator("IMAGE_URL_ALLOW_NETWORKS")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise _rule(f"must be networks separated by commas (like 192.168.1.0/24): {exc}") from None
+        return value
+
+    @property
+    def image_url_networks(self) -> list[Network]:
+        return parse_networks(self.IMAGE_URL_ALLOW_NETWORKS)
 
     @field_validator("ALLOWED_GUILD_IDS", mode="before")
     @classmethod

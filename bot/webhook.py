@@ -20,8 +20,9 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
+from bot.editor import add_routes, masked_editor_path
 from bot.metrics import CONTENT_TYPE_LATEST
-from bot.relay import Relay
+from bot.relay import IMAGES_PATH, Relay, served_image
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ def masked_path(path: str, secret: str | None) -> str:
     # A right secret on a wrong path (a proxy prefix, a doubled slash) must not be logged either.
     if secret and secret in path:
         path = path.replace(secret, "***")
+    # An editor link's token is a member's key, a kept image's token its only guard: neither is logged.
+    path = masked_editor_path(path)
+    if path.startswith(IMAGES_PATH + "/"):
+        path = IMAGES_PATH + "/***"
     return path
 
 
@@ -206,6 +211,19 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
         return web.json_response({"error": exc.reason}, status=exc.status)
 
 
+_IMAGE_NAME = re.compile(r"[A-Za-z0-9_-]{43}\.(?:png|jpg|webp|gif)")
+
+
+async def kept_image(request: web.Request) -> web.Response:
+    """A kept image, for the backend that fetches it (useapi): while its job needs it, else 404 like any other."""
+    name = request.match_info["name"]
+    image = await served_image(request.app[RELAY_KEY].store, name) if _IMAGE_NAME.fullmatch(name) else None
+    if image is None:
+        return web.json_response({"error": "not found"}, status=404)
+    return web.Response(body=image.data, content_type=image.content_type,
+                        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+
 def make_app(relay: Relay, secret: str, metrics_token: str | None = None, *,
              readiness: ReadinessProbe) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_as_json])
@@ -217,6 +235,8 @@ def make_app(relay: Relay, secret: str, metrics_token: str | None = None, *,
     app.router.add_get(READY_PATH, readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_post(CALLBACK_PREFIX + "/{backend}/{secret}/{ref}", callback)
+    app.router.add_get(IMAGES_PATH + "/{name}", kept_image)
+    add_routes(app, relay.region.links, relay.region, max_prompt=relay.facts.prompt_limit)
     return app
 
 

@@ -100,7 +100,7 @@ class ButtonCommands(commands.Cog):
         choices = []
         for job in recent:
             action = f"{job.button} of #{job.parent_id} · " if job.parent_id is not None else ""
-            name = render.shorten(f"#{job.id} · {action}{job.prompt}", 100)
+            name = render.shorten(f"#{job.id} · {action}{render.title(job)}", 100)
             if current.strip().lstrip("#") in name:
                 choices.append(app_commands.Choice(name=name, value=str(job.id)))
         return choices[:25]

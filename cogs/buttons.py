@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import messages, policy, prompts, render
+from bot.editor import LIFETIME, NEEDS_PUBLIC_URL
 from bot.jobs import COMPLETED, JobRecord
+from bot.relay import DESCRIBE, ImagesGone
 from bot.store import OneShotTaken
 from cogs.common import (
     acknowledged,
@@ -106,6 +108,12 @@ async def click(interaction: discord.Interaction[RelayBot], parent: JobRecord | 
         return
     assert parent is not None
     facts = bot.relay.facts
+    if parent.kind == DESCRIBE:
+        await from_description(interaction, parent, button)
+        return
+    if button in facts.region:
+        await region_link(interaction, parent, button)
+        return
     if button in facts.one_shot:
         existing = await bot.store.jobs.live_one_shot(parent.id, button)
         if existing is not None and existing.status == COMPLETED and existing.published:
@@ -135,6 +143,40 @@ async def click(interaction: discord.Interaction[RelayBot], parent: JobRecord | 
         return
     log.info("job %d: %s clicked by %d", parent.id, button, interaction.user.id)
     await submit_click(interaction, parent, button, None)
+
+
+async def from_description(interaction: discord.Interaction[RelayBot], parent: JobRecord, button: str) -> None:
+    """A button under a description: an /imagine with that prompt, or 🔄 to describe the image again, as the
+    clicker's own job (their queue and quota)."""
+    await defer(interaction)
+    assert interaction.channel_id is not None
+    bot = interaction.client
+    record = parent.button_named(button)
+    assert record is not None
+    if await cannot_post_here(interaction) or await turn_away(interaction, parent.guild_id):
+        return
+    try:
+        job = await bot.relay.submit_from_description(owner_id=interaction.user.id, channel_id=interaction.channel_id,
+                                                      parent=parent, button=record)
+    except ImagesGone as gone:
+        await reply(interaction, str(gone))
+        return
+    log.info("job %d: %s of description #%d clicked by %d", job.id, button, parent.id, interaction.user.id)
+    bot.publisher.remember(job.id, interaction)
+    await reply(interaction, queued_text(job.id, job.guild_id, job.channel_id, job.message_id))
+
+
+async def region_link(interaction: discord.Interaction[RelayBot], parent: JobRecord, button: str) -> None:
+    """Vary (Region): a private link to the bot's editor, for this member and this job (nothing is sent yet)."""
+    bot = interaction.client
+    url = await bot.relay.region.link_for(parent, interaction.user.id)
+    if url is None:
+        await reply(interaction, NEEDS_PUBLIC_URL)
+        return
+    log.info("job %d: %s clicked by %d; editor link given", parent.id, button, interaction.user.id)
+    minutes = int(LIFETIME.total_seconds() // 60)
+    await reply(interaction, f"Mark the region to redraw, then send it from this page (for you only, valid "
+                             f"{minutes} minutes, sends once): {url}")
 
 
 class PromptModal(discord.ui.Modal):

@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages, policy, render
+from bot.backends.base import BackendError
 from bot.jobs import (
     CANCELLED,
     COMPLETED,
@@ -26,6 +27,7 @@ from bot.jobs import (
     QUEUED,
     RUNNING,
     SUBMITTING,
+    ErrorKind,
     JobRecord,
 )
 from cogs.common import answer_failure, defer, reply
@@ -65,7 +67,7 @@ def _state(job: JobRecord) -> str:
 
 def _line(job: JobRecord, with_owner: bool) -> str:
     """One job in a `/jobs` page."""
-    prompt = discord.utils.escape_markdown(render.shorten(" ".join(job.prompt.split()), PROMPT_IN_LIST))
+    prompt = discord.utils.escape_markdown(render.shorten(" ".join(render.title(job).split()), PROMPT_IN_LIST))
     parts = [f"`#{job.id}`", _state(job)]
     if job.parent_id is not None:
         parts.append(f"{job.button} of #{job.parent_id}")
@@ -195,7 +197,8 @@ async def _details(bot: RelayBot, job: JobRecord) -> str:
     lines = [f"**Job #{job.id}** · {_state(job)} · <@{job.owner_id}>"]
     if job.parent_id is not None:
         lines.append(f"{job.button} of job #{job.parent_id}")
-    lines.append(f"Prompt: {discord.utils.escape_markdown(render.shorten(job.prompt, render.PROMPT_SHOWN))}")
+    lines.append(f"Prompt: {discord.utils.escape_markdown(render.shorten(render.title(job), render.PROMPT_SHOWN))}")
+    lines.extend(render.described(job))
     if job.status == QUEUED:
         place = await bot.relay.fairshare.place(job.id) or 1
         waiting = f" (waiting to be sent again: {job.error})" if job.error else ""
@@ -249,12 +252,13 @@ class Jobs(commands.Cog):
                                                     allowed_mentions=render.NO_MENTIONS)
 
     @app_commands.command(name="job", description="One job's state, with its result and buttons")
-    @app_commands.describe(jobid="The job number the bot shows (#12), or the backend's job id")
+    @app_commands.describe(jobid="The job number the bot shows (#12), or the backend's job id",
+                           seed="Also ask Midjourney for the grid's seed (use it with --seed to start from it)")
     @app_commands.guild_only()
     @app_commands.allowed_installs(guilds=True, users=False)
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def job(self, interaction: discord.Interaction[RelayBot],
-                  jobid: app_commands.Range[str, 1, 200]) -> None:
+                  jobid: app_commands.Range[str, 1, 200], seed: bool = False) -> None:
         assert interaction.guild_id is not None
         await defer(interaction)
         job = await self._find(jobid.strip())
@@ -269,6 +273,10 @@ class Jobs(commands.Cog):
                                      "and whoever this server's click policy allows can look it up.")
             return
         text = await _details(self.bot, job)
+        if seed:
+            text = render.shorten(f"{text}\n{await self._seed(job)}", render.MESSAGE_LIMIT)
+        elif job.seed is not None:
+            text = render.shorten(f"{text}\nSeed: `{job.seed}`", render.MESSAGE_LIMIT)
         if job.status != COMPLETED:
             await reply(interaction, text)
             return
@@ -283,6 +291,18 @@ class Jobs(commands.Cog):
         for number, view in enumerate(views[1:], start=2):
             await interaction.followup.send(f"More buttons for job #{job.id} ({number}/{len(views)})",
                                             view=view, ephemeral=True, allowed_mentions=render.NO_MENTIONS)
+
+    async def _seed(self, job: JobRecord) -> str:
+        """The grid's seed line (asked of the backend once, then kept), or why there is none."""
+        if job.status != COMPLETED or job.button_named("U1") is None or not job.backend_job_id:
+            return "Seed: only a finished grid (one with U1..U4) has a seed to ask for."
+        try:
+            value = await self.bot.relay.seed(job)
+        except BackendError as exc:
+            if exc.kind is ErrorKind.UNSUPPORTED:
+                return f"Seed: {exc.detail}"
+            return f"Seed: not available ({messages.explain(exc, self.bot.relay.facts).private})"
+        return f"Seed: `{value}` (add `--seed {value}` to a prompt to start from it)"
 
     async def _find(self, text: str) -> JobRecord | None:
         """A job by our short number (`12` or `#12`) or by the backend's job id."""

@@ -159,9 +159,12 @@ class BackendFacts:
     one_shot: frozenset[str]  # buttons that make at most one job per parent (U1..U4)
     needs_prompt: frozenset[str] = frozenset()  # buttons that cannot go without a prompt (Custom Zoom)
     remix_prompt: frozenset[str] = frozenset()  # buttons that take a prompt while Remix is on
+    region: frozenset[str] = frozenset()  # buttons sent with a region the member marks (Vary (Region))
     unsupported: Mapping[str, str] = field(default_factory=dict)  # button → why the relay cannot serve it yet
     retention_days: int | None = None  # how long it keeps jobs, when it says
     token_refused: str = ""  # what else a refused token can mean there, for admins
+    images_by_link: bool = False  # it takes the images members give only as links it fetches (else as bytes)
+    account_speed: bool = False  # its speed is the Midjourney account's, for every job (else chosen per job)
 
     @property
     def label_start(self) -> str:

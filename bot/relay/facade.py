@@ -10,28 +10,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
-from bot import messages
+from bot import buttons, messages
 from bot.backends.base import Backend, BackendError, BackendFacts, Button, JobUpdate
-from bot.jobs import ALL_STATES, CANCELLED, QUEUED, RUNNING, SUBMITTING, ErrorKind, JobRecord
+from bot.jobs import ALL_STATES, CANCELLED, HELD, QUEUED, RUNNING, SUBMITTING, ErrorKind, JobRecord
 from bot.media import MediaPreparer
 from bot.metrics import Metrics
 from bot.relay.account import AccountGuard, Alerts, PauseState
 from bot.relay.display import Display
 from bot.relay.edits import EditCoalescer
 from bot.relay.fairshare import FairShare
+from bot.relay.images import ImageLinks, forget_old
+from bot.relay.intake import Intake
 from bot.relay.outage import Outage
 from bot.relay.polling import Poller
 from bot.relay.ports import Publisher
+from bot.relay.region import Admission, RegionEditor
 from bot.relay.submission import Retries, Submission
 from bot.relay.tasks import JobLocks, Tasks
 from bot.relay.updates import CallbackUrls, Updates
 from bot.store import Store
+from bot.uploads import Upload
 
 log = logging.getLogger(__name__)
 
 # How long stop() lets a scheduler or poll pass, and in-flight submissions, finish before cutting them short.
 STOP_GRACE_SECONDS = 5.0
+HOUSEKEEPING_SECONDS = 3600.0
+
+
+async def _admit_all(guild_id: int, member_id: int) -> str | None:
+    return None
 
 
 class RelaySettings:
@@ -39,13 +49,16 @@ class RelaySettings:
 
     def __init__(self, *, max_jobs: int, poll_interval: float, job_timeout_minutes: float, retry_seconds: float,
                  retry_attempts: int, backoff_seconds: float, backoff_max_seconds: float,
-                 progress_edit_seconds: float, account: str | None = None) -> None:
+                 progress_edit_seconds: float, account: str | None = None, public_url: str | None = None,
+                 kept_image_days: int = 7) -> None:
         self.max_jobs = max_jobs
         self.poll_interval = poll_interval
         self.job_timeout_minutes = job_timeout_minutes
         self.retries = Retries(retry_seconds, retry_attempts, backoff_seconds, backoff_max_seconds)
         self.progress_edit_seconds = progress_edit_seconds
         self.account = account
+        self.public_url = public_url  # where the listener is reachable (kept images, the region editor)
+        self.kept_image_days = kept_image_days
 
 
 class Relay:
@@ -53,7 +66,7 @@ class Relay:
 
     def __init__(self, *, settings: RelaySettings, store: Store, backend: Backend, publisher: Publisher,
                  media: MediaPreparer, callback_base: str | None, metrics: Metrics | None = None,
-                 edit_interval: float | None = None) -> None:
+                 edit_interval: float | None = None, admit: Admission | None = None) -> None:
         self.store = store
         self.backend = backend
         self.metrics = metrics or Metrics()
@@ -73,13 +86,22 @@ class Relay:
         self.updates = Updates(store=store, backend=backend, display=self.display, locks=locks, tasks=self._tasks,
                                outage=outage, urls=CallbackUrls(callback_base), wake=self._wake,
                                metrics=self.metrics)
+        self.images = ImageLinks(settings.public_url)
+        self._kept_days = settings.kept_image_days
         self.submission = Submission(store=store, backend=backend, display=self.display, updates=self.updates,
                                      account=self.account, fairshare=self.fairshare, locks=locks, tasks=self._tasks,
-                                     wake=self._wake, max_jobs=settings.max_jobs, retries=retries)
+                                     wake=self._wake, max_jobs=settings.max_jobs, retries=retries,
+                                     images=self.images)
+        self.intake = Intake(store=store, facts=backend.facts, simulated=backend.simulated, display=self.display,
+                             locks=locks, wake=self._wake, links=self.images,
+                             images_by_link=backend.facts.images_by_link, kept_days=settings.kept_image_days)
+        self.region = RegionEditor(store=store, intake=self.intake, media=media, public_url=settings.public_url,
+                                   buttons=backend.facts.region, admit=admit or _admit_all)
         self.poller = Poller(store=store, backend=backend, updates=self.updates, account=self.account,
                              display=self.display, locks=locks, wake=self._wake, interval=settings.poll_interval,
                              timeout_minutes=settings.job_timeout_minutes, callbacks=callback_base is not None)
         self._loops: list[asyncio.Task[None]] = []
+        self._housekeeper: asyncio.Task[None] | None = None
 
     # -- what the rest of the bot reads --------------------------------------------------------------
 
@@ -138,15 +160,35 @@ class Relay:
             # existing job, which is adopted; the reference lets a late callback match.
             await jobs.requeue(job.id, time.time())
         for job in await jobs.in_states((QUEUED,)):
-            if job.message_id is None:
+            if job.not_before >= HELD:
+                # Stopped between filing it and keeping its images: sending it without them would spend
+                # Midjourney time on the wrong job.
+                async with self._locks(job.id):
+                    await self.updates.fail(job, messages.FILING_CUT_SHORT, ErrorKind.CANCELLED)
+            elif job.message_id is None:
                 await self.display.show(job)
         self._loops = [
             asyncio.create_task(self.submission.run(), name="relay-scheduler"),
             asyncio.create_task(self.poller.run(), name="relay-poller"),
         ]
+        self._housekeeper = asyncio.create_task(self._housekeeping(), name="relay-housekeeping")
+
+    async def _housekeeping(self) -> None:
+        """Forget kept images and editor links once they can serve nothing, every hour."""
+        while True:
+            try:
+                images, links = await forget_old(self.store, self._kept_days)
+                if images or links:
+                    log.info("forgot %d kept images and %d editor links no longer needed", images, links)
+            except Exception:
+                log.exception("housekeeping failed; trying again in an hour")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
     async def stop(self) -> None:
         """Stop the loops and let in-flight store writes finish; whatever is cut short resumes at the next start."""
+        if self._housekeeper is not None:
+            # It only deletes what is no longer needed: cut short, it does the rest next time.
+            self._housekeeper.cancel()
         self.submission.stop()
         self.poller.stop()
         if self._loops:
@@ -164,31 +206,59 @@ class Relay:
 
     # -- intake --------------------------------------------------------------------------------------
 
-    async def submit_imagine(self, *, owner_id: int, guild_id: int, channel_id: int, prompt: str) -> JobRecord:
+    async def submit_imagine(self, *, owner_id: int, guild_id: int, channel_id: int, prompt: str,
+                             images: Sequence[Upload] = ()) -> JobRecord:
         """File a new /imagine job and show its working message; the scheduler sends it when a slot is free."""
-        job = await self.store.jobs.create(guild_id=guild_id, channel_id=channel_id, owner_id=owner_id,
-                                           prompt=prompt, backend=self.facts.name, simulated=self.simulated)
-        return await self._file(job)
+        return await self.intake.imagine(owner_id=owner_id, guild_id=guild_id, channel_id=channel_id, prompt=prompt,
+                                         images=images)
 
     async def submit_button(self, *, owner_id: int, guild_id: int, channel_id: int, parent: JobRecord,
-                            button: Button, prompt: str | None) -> JobRecord:
-        """File a click of `button` on `parent`, with the prompt a modal gave, if any.
+                            button: Button, prompt: str | None, mask: bytes | None = None) -> JobRecord:
+        """File a click of `button` on `parent`, with the prompt a modal gave (and a region's mask), if any.
 
         A one-shot button with a job already waiting, running or made on `parent` raises `OneShotTaken`.
         """
-        job = await self.store.jobs.create(
-            guild_id=guild_id, channel_id=channel_id, owner_id=owner_id, prompt=prompt or parent.prompt,
-            backend=self.facts.name, parent_id=parent.id, button=button, button_prompt=prompt,
-            one_shot=button.name in self.facts.one_shot, simulated=self.simulated)
-        return await self._file(job)
+        return await self.intake.button(owner_id=owner_id, guild_id=guild_id, channel_id=channel_id, parent=parent,
+                                        button=button, prompt=prompt, mask=mask)
 
-    async def _file(self, job: JobRecord) -> JobRecord:
-        log.info("job %d filed: owner=%d guild=%d kind=%s button=%s", job.id, job.owner_id, job.guild_id,
-                 job.kind, job.button)
-        async with self._locks(job.id):
-            job = await self.display.show(job)
-        self._wake.set()
-        return job
+    async def submit_describe(self, *, owner_id: int, guild_id: int, channel_id: int, image: Upload) -> JobRecord:
+        return await self.intake.describe(owner_id=owner_id, guild_id=guild_id, channel_id=channel_id, image=image)
+
+    async def submit_blend(self, *, owner_id: int, guild_id: int, channel_id: int, images: Sequence[Upload],
+                           dimensions: str) -> JobRecord:
+        return await self.intake.blend(owner_id=owner_id, guild_id=guild_id, channel_id=channel_id, images=images,
+                                       dimensions=dimensions)
+
+    async def submit_from_description(self, *, owner_id: int, channel_id: int, parent: JobRecord,
+                                      button: Button) -> JobRecord:
+        """A button under a description: 1️⃣..4️⃣ start an /imagine with that prompt, 🔄 describes the image again;
+        either is the clicker's job (raises `ImagesGone` when the image to describe is no longer kept)."""
+        index = buttons.describe_pick(button)
+        if index is None:
+            return await self.intake.describe_again(owner_id=owner_id, channel_id=channel_id, parent=parent)
+        return await self.intake.imagine(owner_id=owner_id, guild_id=parent.guild_id, channel_id=channel_id,
+                                         prompt=parent.prompts[index])
+
+    def images_refused(self) -> str | None:
+        """Why images cannot be given with this backend here, or None."""
+        return self.intake.images_refused()
+
+    async def seed(self, job: JobRecord) -> str:
+        """A finished grid's seed: kept once known, else asked of the backend (raises `BackendError`)."""
+        if job.seed is not None:
+            return job.seed
+        assert job.backend_job_id is not None
+        seed = await self.backend.seed(job.backend_job_id)
+        await self.store.jobs.set_seed(job.id, seed)
+        return seed
+
+    async def set_speed(self, guild_id: int, speed: str) -> str:
+        """Make `speed` the one this server's jobs run at (useapi: the whole account's); what the backend said
+        (raises `BackendError`, UNSUPPORTED where it does not offer that speed)."""
+        said = await self.backend.set_speed(speed)
+        await self.store.teams.update_guild_settings(guild_id, speed=speed)
+        log.info("speed of server %d set to %s", guild_id, speed)
+        return said
 
     async def handle_callback(self, ref: str, body: dict[str, object]) -> int:
         return await self.updates.handle_callback(ref, body)

@@ -18,6 +18,8 @@ from bot.jobs import DUPLICATE, MODERATED, RUNNING, SUBMITTING, ErrorKind, JobRe
 from bot.relay.account import AccountGuard
 from bot.relay.display import Display
 from bot.relay.fairshare import FairShare
+from bot.relay.images import ImageLinks
+from bot.relay.intake import BLEND, DESCRIBE
 from bot.relay.outage import backoff
 from bot.relay.tasks import JobLocks, Tasks
 from bot.relay.updates import OUTAGE_KINDS, Updates, parse_ref
@@ -31,6 +33,8 @@ REDUCED_CONCURRENCY_SECONDS = 300.0
 CRASH_RETRY_SECONDS = 60.0
 TIMED_OUT = "timed out"  # the error a job is queued again with after its call timed out
 IDLE_WAIT = 30.0
+REGION_LOST = "The region to redraw was not kept, so nothing was sent. Press Vary (Region) again."
+IMAGE_LOST = "The image to describe was not kept, so nothing was sent. Please give it to `/describe` again."
 
 
 class Retries:
@@ -48,7 +52,7 @@ class Submission:
 
     def __init__(self, *, store: Store, backend: Backend, display: Display, updates: Updates, account: AccountGuard,
                  fairshare: FairShare, locks: JobLocks, tasks: Tasks, wake: asyncio.Event, max_jobs: int,
-                 retries: Retries) -> None:
+                 retries: Retries, images: ImageLinks) -> None:
         self._store = store
         self._backend = backend
         self._display = display
@@ -60,6 +64,7 @@ class Submission:
         self._wake = wake
         self.max_jobs = max_jobs
         self._retries = retries
+        self._images = images
         self._reduced_until = 0.0
         self._closing = False
 
@@ -204,19 +209,35 @@ class Submission:
         callback_url = self._updates.urls.for_job(job)
         # Sent as max jobs too: after an untrackable job the backend advises a lower figure for a while.
         max_jobs = self.capacity()
+        # The server's speed (mj-proxy: which of the proxy's bases takes the job; useapi's is account-wide).
+        speed = (await self._store.teams.guild_settings(job.guild_id)).speed
         if job.parent_id is None:
-            return await backend.imagine(job.prompt, ref=job.ref, callback_url=callback_url, max_jobs=max_jobs)
+            images = self._images.prompts(await self._store.images.of_job(job.id))
+            if job.action == DESCRIBE:
+                if not images:
+                    await self._updates.fail(job, IMAGE_LOST, ErrorKind.NOT_FOUND)
+                    return None
+                return await backend.describe(images[0], ref=job.ref, callback_url=callback_url, speed=speed)
+            if job.action == BLEND:
+                return await backend.blend(images, dimensions=job.dimensions or "square", ref=job.ref,
+                                           callback_url=callback_url, max_jobs=max_jobs, speed=speed)
+            return await backend.imagine(job.prompt, ref=job.ref, callback_url=callback_url, max_jobs=max_jobs,
+                                         images=images, speed=speed)
         parent = await self._store.jobs.get(job.parent_id)
         if parent is None or parent.backend_job_id is None or job.button is None:
             await self._updates.fail(job, "The job this button belongs to is not known any more.",
                                      ErrorKind.NOT_FOUND)
+            return None
+        if job.button in backend.facts.region and not await self._store.images.of_job(job.id):
+            # Pressed without its region it would redraw the wrong part, or nothing: spend nothing on it.
+            await self._updates.fail(job, REGION_LOST, ErrorKind.BAD_REQUEST)
             return None
         if job.backend_job_id is not None:
             # The press's first step was made before a crash or a refusal: only the prompt is still to give.
             return await self._give_prompt(job, parent, job.backend_job_id)
         result = await backend.press(parent.backend_job_id, Button(job.button, job.button_ref or job.button),
                                      ref=job.ref, callback_url=callback_url, max_jobs=max_jobs,
-                                     prompt=job.button_prompt)
+                                     prompt=job.button_prompt, speed=speed)
         if result.status is not BackendStatus.AWAITING_PROMPT:
             return result
         if await self._store.jobs.mark_awaiting_prompt(job.id, result.job_id) is None:
@@ -227,8 +248,12 @@ class Submission:
         # A prompt the member gave, else the parent's: a job that asks for one unasked (the account's own Remix
         # is on) is completed as it would run without Remix, rather than left holding a slot.
         prompt = job.button_prompt or parent.prompt
-        log.info("job %d: %s waits for its prompt as %s; giving it", job.id, self._backend.facts.label, awaiting)
-        return await self._backend.give_prompt(awaiting, prompt)
+        # A region's press carries the mask the member marked in the editor, kept with the job.
+        kept = await self._store.images.of_job(job.id) if job.button in self._backend.facts.region else []
+        mask = kept[0].data if kept else None
+        log.info("job %d: %s waits for its prompt as %s; giving it%s", job.id, self._backend.facts.label, awaiting,
+                 " with its region" if mask is not None else "")
+        return await self._backend.give_prompt(awaiting, prompt, mask=mask)
 
     async def _refused(self, job: JobRecord, exc: BackendError) -> None:
         """The answer ladder: what each kind of refusal does to the job."""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot import messages
+from bot import buttons, messages
 from bot.backends.base import Backend, BackendError, BackendStatus, JobUpdate
 from bot.jobs import (
     CANCELLED,
@@ -29,6 +29,7 @@ from bot.jobs import (
 )
 from bot.metrics import Metrics
 from bot.relay.display import Display
+from bot.relay.intake import DESCRIBE
 from bot.relay.outage import Outage
 from bot.relay.tasks import JobLocks, Tasks
 from bot.store import Store
@@ -43,6 +44,7 @@ _FINAL = {
 }
 # A job's reference: `<database identity>-<job>`, or the bare job number of a job filed before identities.
 _REF = re.compile(r"(?:(?P<db>[0-9a-f]{10})-)?(?P<id>[0-9]{1,18})")
+NO_PROMPTS = "Midjourney finished describing the image but suggested no prompts for it."
 OUTAGE_KINDS = frozenset({ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT})
 
 
@@ -123,10 +125,18 @@ class Updates:
             await jobs.touch(job.id)
             return
         error = None if status == COMPLETED else truth.error or f"Midjourney reported the job {truth.status.value}."
+        made = truth.buttons
+        prompts: tuple[str, ...] | None = None
+        if status == COMPLETED and job.kind == DESCRIBE:
+            # A description's buttons are the relay's own: each prompt to /imagine, and 🔄 to describe again.
+            prompts = truth.prompts[:len(buttons.DESCRIBE_PICKS)]
+            made = buttons.describe_buttons(prompts)
+            if not prompts:
+                status, kind, error = FAILED, ErrorKind.JOB_FAILED, NO_PROMPTS
         finished = await jobs.finish(
-            job.id, status, expect=expect, buttons=truth.buttons if status == COMPLETED else None,
+            job.id, status, expect=expect, buttons=made if status == COMPLETED else None,
             media=truth.media if status == COMPLETED else None, done_buttons=truth.done_buttons,
-            job_json=truth.raw, error=error, error_kind=kind,
+            job_json=truth.raw, error=error, error_kind=kind, prompts=prompts,
         )
         if finished is None:
             return

@@ -1,4 +1,4 @@
-"""/relay remix, /relay reset, /relay admin-channel: the account-wide switches, for server managers."""
+"""/relay remix, /relay speed, /relay reset, /relay admin-channel: the account-wide switches, for server managers."""
 
 from __future__ import annotations
 
@@ -69,6 +69,27 @@ class AccountCommands(commands.Cog):
         log.info("account Remix mode is now %s (set by %d)", "on" if known else "off", interaction.user.id)
         await reply(interaction, f"The Midjourney account's Remix mode is now {'on' if known else 'off'}. "
                                  f"Midjourney said: {said}")
+
+    @app_commands.command(name="speed", description="The speed Midjourney runs this server's jobs at")
+    @app_commands.describe(speed="fast (the plan's fast hours), relax (slower, unmetered) or turbo (fastest, costs "
+                                 "more fast time)")
+    async def relay_speed(self, interaction: discord.Interaction[RelayBot],
+                          speed: Literal["fast", "relax", "turbo"]) -> None:
+        await defer(interaction)
+        assert interaction.guild_id is not None
+        relay = interaction.client.relay
+        try:
+            said = await relay.set_speed(interaction.guild_id, speed)
+        except BackendError as exc:
+            await _backend_trouble(interaction, exc)
+            return
+        log.info("speed set to %s by %d in server %d", speed, interaction.user.id, interaction.guild_id)
+        if relay.facts.account_speed:
+            where = (f"for the whole {relay.facts.account} (every server and job using it), from the next job on")
+        else:
+            where = "for this server's jobs, from the next one sent"
+        answer = f" {relay.facts.label_start} said: {said}" if said else ""
+        await reply(interaction, f"Midjourney's speed is now **{speed}** {where}.{answer}")
 
     @app_commands.command(name="reset",
                           description="Resume jobs after a human answered Midjourney's moderation message")

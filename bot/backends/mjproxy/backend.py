@@ -36,6 +36,7 @@ from .facts import (
     MIN_BLEND,
     MODAL,
     ONE_SHOT_BUTTONS,
+    REGION_BUTTONS,
     REMIX_BUTTONS,
     UNSUPPORTED_BUTTONS,
 )
@@ -60,6 +61,7 @@ FACTS = BackendFacts(
     needs_prompt=frozenset({CUSTOM_ZOOM}),
     remix_prompt=REMIX_BUTTONS,
     unsupported=UNSUPPORTED_BUTTONS,
+    region=REGION_BUTTONS,
     retention_days=None,  # the proxy keeps its tasks in its own database until its admin clears them
     token_refused=", or the proxy's account for it is disabled",  # noqa: S106 - words, not a token
 )

@@ -111,10 +111,11 @@ UPSCALE_BUTTONS: Final = (
 ONE_SHOT_BUTTONS: Final = frozenset({"U1", "U2", "U3", "U4"})
 # Buttons the proxy turns into a modal (code 21) when Remix is on or the press asks for it (enableRemix).
 REMIX_BUTTONS: Final = frozenset({"V1", "V2", "V3", "V4", "Vary (Strong)", "Vary (Subtle)", *ARROWS, "🔄"})
-UNSUPPORTED_BUTTONS: Final = {
-    VARY_REGION: "The relay cannot serve Vary (Region) with the mj-proxy yet: it needs a region editor to mark "
-                 "what Midjourney redraws, and the relay has none yet, so nothing was sent.",
-}
+# Vary (Region) needs its region marked first: the relay's own editor (bot/editor) gives the mask, sent with the
+# prompt in the modal step. Nothing is unsupported now; the mapping stays for what a later Midjourney adds.
+UNSUPPORTED_BUTTONS: Final[dict[str, str]] = {}
+# Buttons whose press takes a region (a mask the member marks in the editor) with its prompt.
+REGION_BUTTONS: Final = frozenset({VARY_REGION})
 
 # ---- describe, blend and the seed (SubmitController.Describe and Blend, TaskController.ImageSeed)
 DESCRIBE: Final = "DESCRIBE"  # the TaskAction of a describe; its prompts are in properties.finalPrompt

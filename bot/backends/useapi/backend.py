@@ -51,6 +51,8 @@ FACTS = BackendFacts(
     needs_prompt=frozenset({CUSTOM_ZOOM}),
     remix_prompt=REMIX_BUTTONS,
     retention_days=31,
+    images_by_link=True,  # describeUrl, blendUrls and image prompts leading the prompt: links useapi fetches
+    account_speed=True,  # jobs/fast, relax and turbo switch the account; a job call takes no speed
 )
 # Callback fields are checked before anything is looked up: useapi's jobids are about 80 characters.
 MAX_JOBID_LENGTH = 256

@@ -68,18 +68,18 @@ class PostgresJobs:
     async def create(self, *, guild_id: int, channel_id: int, owner_id: int, prompt: str, backend: str,
                      parent_id: int | None = None, button: Button | None = None, button_prompt: str | None = None,
                      one_shot: bool = False, simulated: bool = False, action: str = "imagine",
-                     dimensions: str | None = None) -> JobRecord:
+                     dimensions: str | None = None, not_before: float = 0.0) -> JobRecord:
         """File a new job, queued. A one-shot button already live on `parent_id` raises `OneShotTaken`."""
         now = time.time()
         try:
             row = await self._pool.fetchrow(
                 """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, button_ref, one_shot, prompt,
                                      button_prompt, backend, status, simulated, created_at, updated_at, action,
-                                     dimensions)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *""",
+                                     dimensions, not_before)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING *""",
                 guild_id, channel_id, owner_id, parent_id, button.name if button else None,
                 button.ref if button else None, one_shot, prompt, button_prompt, backend, QUEUED, simulated, now, now,
-                action, dimensions)
+                action, dimensions, not_before)
         except asyncpg.UniqueViolationError as exc:
             if one_shot and exc.constraint_name == "jobs_one_shot":
                 assert parent_id is not None and button is not None

@@ -68,18 +68,18 @@ class SqliteJobs:
     async def create(self, *, guild_id: int, channel_id: int, owner_id: int, prompt: str, backend: str,
                      parent_id: int | None = None, button: Button | None = None, button_prompt: str | None = None,
                      one_shot: bool = False, simulated: bool = False, action: str = "imagine",
-                     dimensions: str | None = None) -> JobRecord:
+                     dimensions: str | None = None, not_before: float = 0.0) -> JobRecord:
         """File a new job, queued. A one-shot button already live on `parent_id` raises `OneShotTaken`."""
         now = time.time()
         try:
             async with self._db.execute(
                 """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, button_ref, one_shot, prompt,
                                      button_prompt, backend, status, simulated, created_at, updated_at, action,
-                                     dimensions)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+                                     dimensions, not_before)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
                 (guild_id, channel_id, owner_id, parent_id, button.name if button else None,
                  button.ref if button else None, int(one_shot), prompt, button_prompt, backend, QUEUED,
-                 int(simulated), now, now, action, dimensions),
+                 int(simulated), now, now, action, dimensions, not_before),
             ) as cur:
                 row = await cur.fetchone()
         except sqlite3.IntegrityError as exc:

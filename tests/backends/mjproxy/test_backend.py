@@ -41,7 +41,7 @@ def _button(sim: Simulator, task_id: str, name: str) -> Button:
 async def test_it_is_a_backend(manual_client: MjproxyClient) -> None:
     typed: Backend = MjproxyBackend(manual_client, simulated=True)
     assert typed.facts is FACTS and typed.simulated
-    assert FACTS.label_start == "The mj-proxy" and FACTS.ref_limit == 255 and "Vary (Region)" in FACTS.unsupported
+    assert FACTS.label_start == "The mj-proxy" and FACTS.ref_limit == 255 and FACTS.region == {"Vary (Region)"}
 
 
 async def test_imagine_sends_image_prompts_as_data_urls(manual_sim: Simulator, backend: MjproxyBackend) -> None:
@@ -97,14 +97,27 @@ async def test_remix_on_at_the_account_asks_for_a_prompt_even_without_one(manual
     assert "enableRemix" not in (manual_sim.calls("submit/action")[-1].body or {})
 
 
-async def test_vary_region_is_refused_before_anything_is_sent(manual_sim: Simulator, backend: MjproxyBackend) -> None:
+async def test_vary_region_sends_its_mask_in_the_modal_step(manual_sim: Simulator, backend: MjproxyBackend) -> None:
     upscale = await _done(manual_sim, backend, "U1", await _done(manual_sim, backend))
-    before = len(manual_sim.calls("submit/action"))
+    pressed = await backend.press(upscale, _button(manual_sim, upscale, "Vary (Region)"), ref="r-6", callback_url=None,
+                                  max_jobs=3, prompt="a boat")
+    assert pressed.status is BackendStatus.AWAITING_PROMPT
+    mask = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    sent = await backend.give_prompt(pressed.job_id, "a red boat", mask=mask)
+    assert sent.job_id == pressed.job_id
+    (call,) = manual_sim.calls("submit/modal")
+    modal = call.body or {}
+    assert modal["prompt"] == "a red boat"
+    assert modal["maskBase64"] == "data:image/png;base64," + base64.b64encode(mask).decode()
+
+
+async def test_vary_region_without_its_mask_is_refused(manual_sim: Simulator, backend: MjproxyBackend) -> None:
+    upscale = await _done(manual_sim, backend, "U1", await _done(manual_sim, backend))
+    pressed = await backend.press(upscale, _button(manual_sim, upscale, "Vary (Region)"), ref="r-7", callback_url=None,
+                                  max_jobs=3, prompt="a boat")
     with pytest.raises(BackendError) as refused:
-        await backend.press(upscale, _button(manual_sim, upscale, "Vary (Region)"), ref="r-6", callback_url=None,
-                            max_jobs=3, prompt="a boat")
-    assert refused.value.kind is ErrorKind.UNSUPPORTED and "nothing was sent" in refused.value.detail
-    assert len(manual_sim.calls("submit/action")) == before
+        await backend.give_prompt(pressed.job_id, "a red boat")
+    assert refused.value.kind is ErrorKind.BAD_REQUEST
 
 
 async def test_animate_makes_a_video(manual_sim: Simulator, backend: MjproxyBackend,

@@ -46,6 +46,7 @@ BAD_PARAMS = "参数错误"
 STATE_TOO_LONG = "State参数过长，最大255字符"
 HOOK_TOO_LONG = "NotifyHook参数过长，最大2000字符"
 BAD_BASE64 = "base64格式错误"
+MASK_MISSING = "蒙版不能为空"
 PARENT_NOT_DONE = "关联任务状态错误"
 UNKNOWN_ACTION = "未知的 Action 类型"
 NO_IMAGE = "base64或link不能为空"  # SubmitController.Describe

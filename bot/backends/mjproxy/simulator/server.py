@@ -291,6 +291,9 @@ class Simulator(CommandRoutes):
             return say.submit_result(CODE_VALIDATION_ERROR, say.PARENT_NOT_DONE)
         if body.get("maskBase64") is not None and not say.check_data_urls([body["maskBase64"]]):
             return say.submit_result(CODE_VALIDATION_ERROR, say.BAD_BASE64)
+        if str(task["properties"].get("custom_id") or "").startswith("MJ::Inpaint::") and not body.get("maskBase64"):
+            # SubmitController.Modal: Vary (Region) redraws the region its mask marks; without one it is refused.
+            return say.submit_result(CODE_VALIDATION_ERROR, say.MASK_MISSING)
         refused = self._banned(prompt) or self._queue_full()
         if refused is not None:
             return refused  # the task stays MODAL: its modal can be sent again
