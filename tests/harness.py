@@ -132,7 +132,7 @@ class InProcessBot:
         settings = Settings(_env_file=None, **self.env)  # type: ignore[call-arg, arg-type]
         discord.http.Route.BASE = settings.DISCORD_API_BASE
         self._session = aiohttp.ClientSession()
-        self._store = await open_store(settings.DATABASE_PATH)
+        self._store = await open_store(settings.DATABASE_PATH, settings.database_url)
         self.bot = RelayBot(settings, self._store, self._session, guild_ready_timeout=0.01)
         self._task = asyncio.create_task(self.bot.start(settings.DISCORD_TOKEN.get_secret_value()))
         ready = asyncio.create_task(fake.wait_ready(timeout=15))

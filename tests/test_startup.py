@@ -61,8 +61,8 @@ async def test_buttons_work_after_restart_and_commands_sync_once(fake_discord: F
     assert {c["name"] for c in fake_discord.commands[None]} == {"imagine", "describe", "blend", "button", "remix",
                                                                  "jobs", "job", "quota", "delete", "relay"}
     (relay,) = [c for c in fake_discord.commands[None] if c["name"] == "relay"]
-    assert {o["name"] for o in relay["options"]} == {"remix", "speed", "reset", "admin-channel", "policy", "gallery", "quota",
-                                                     "queue-limit", "purge", "status"}
+    assert {o["name"] for o in relay["options"]} == {"remix", "speed", "reset", "admin-channel", "policy", "gallery",
+                                                     "quota", "queue-limit", "purge", "status"}
     # Server-only, hidden from members without Manage Server (and checked again when run).
     assert relay["default_member_permissions"] == str(1 << 5)
     assert all(c["contexts"] == [0] for c in fake_discord.commands[None])
