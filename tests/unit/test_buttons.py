@@ -7,7 +7,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.backends.useapi.facts import GRID_BUTTONS, ONE_SHOT_BUTTONS, SUPPORTED_BUTTONS, UPSCALE_BUTTONS
-from bot.buttons import BUTTONS_PER_ROW, ROWS_PER_MESSAGE, family, is_emoji, is_upscale, pages, rows
+from bot.buttons import (
+    BUTTONS_PER_ROW,
+    ROWS_PER_MESSAGE,
+    describe_buttons,
+    describe_pick,
+    family,
+    is_emoji,
+    is_upscale,
+    pages,
+    rows,
+)
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -110,3 +120,12 @@ def test_labelled_buttons(name: str) -> None:
 ])
 def test_is_upscale(button: str | None, expected: bool) -> None:
     assert is_upscale(button, ONE_SHOT_BUTTONS) is expected
+
+
+def test_a_description_has_a_button_per_prompt_then_describe_again() -> None:
+    made = describe_buttons(["a", "b", "c", "d", "e"])
+    assert [b.name for b in made] == ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "🔄"]
+    assert [describe_pick(b) for b in made] == [0, 1, 2, 3, None]
+    assert [b.name for b in describe_buttons(["only one"])] == ["1️⃣", "🔄"]
+    assert all(b.ref.startswith("relay:") for b in made), "never a backend's reference"
+    assert rows([b.name for b in made]) == [[0, 1, 2, 3], [4]]

@@ -6,8 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.render import BAR_CELLS, ButtonId, custom_id, parse_custom_id, progress_bar, shorten
-from tests.unit.factories import IDENTITY
+from bot.render import (
+    BAR_CELLS,
+    MESSAGE_LIMIT,
+    ButtonId,
+    custom_id,
+    described,
+    final_content,
+    parse_custom_id,
+    progress_bar,
+    shorten,
+    title,
+)
+from tests.unit.factories import IDENTITY, job_record
 
 identities = st.text(alphabet="0123456789abcdef", min_size=10, max_size=10)
 
@@ -80,3 +91,17 @@ def test_progress_bar_has_ten_cells_and_never_goes_back(low: int, high: int) -> 
     cells_low, cells_high = progress_bar(low).split(" ")[0], progress_bar(high).split(" ")[0]
     assert len(cells_low) == len(cells_high) == BAR_CELLS
     assert cells_low.count("▰") <= cells_high.count("▰")
+
+
+def test_a_job_without_a_prompt_is_named_by_its_command() -> None:
+    assert title(job_record(prompt="a fox")) == "a fox"
+    assert title(job_record(prompt="", action="describe")) == "🔍 Describe"
+    assert title(job_record(prompt="", action="blend", dimensions="portrait")) == "🔀 Blend (portrait)"
+    assert title(job_record(prompt="", action="blend")) == "🔀 Blend"
+
+
+def test_a_description_numbers_its_prompts_as_its_buttons_and_fits_one_message() -> None:
+    job = job_record(prompt="", action="describe", prompts=("a *bold* fox", "x" * 3000, "c", "d"))
+    lines = described(job)
+    assert lines[0] == "1️⃣ a \\*bold\\* fox" and [line.split(" ")[0] for line in lines] == ["1️⃣", "2️⃣", "3️⃣", "4️⃣"]
+    assert len(final_content(job)) <= MESSAGE_LIMIT and "4️⃣ d" in final_content(job)
