@@ -318,6 +318,7 @@ class Relay:
             deleted = await self.display.publisher.delete_messages(fresh, gallery)
             links = len(fresh.media) + (1 if fresh.image_url else 0)
             await self.store.jobs.erase(fresh.id, forget_prompt=forget_prompt)
+            await self.store.images.forget(fresh.id)  # the images its member gave go with it
             log.info("job %d: removed (%d messages, %d links)", fresh.id, deleted, links)
             return deleted, links
 
