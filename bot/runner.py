@@ -1,5 +1,5 @@
-"""`run` and `sync`: read the settings, set up logging, hold the instance lock when asked, do the work, and turn
-every failure an operator can act on into one line and an exit status."""
+"""`run`, `sync`, `migrate-db` and `backup`: read the settings, set up logging, hold the instance lock when asked,
+do the work, and turn every failure an operator can act on into one line and an exit status."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ Command = Callable[[Settings, SecretMasker], Coroutine[Any, Any, None]]
 
 class InstanceLocked(Exception):
     """Another process holds the database."""
+
+
+class Refused(Exception):
+    """A command will not do what was asked: the message says why and what to do instead, fit to print."""
+
+    def __init__(self, line: str, status: int = EXIT_CONFIG) -> None:
+        super().__init__(line)
+        self.status = status
 
 
 @contextlib.contextmanager
@@ -94,6 +102,8 @@ def execute(command: Command, *, lock: bool) -> int:
         return fail(f"another instance of the bot is still using this database (lock {exc}) after "
                     f"{settings.INSTANCE_LOCK_WAIT_SECONDS:g}s of waiting; stop it first "
                     "(or raise INSTANCE_LOCK_WAIT_SECONDS)", EXIT_LOCKED)
+    except Refused as exc:
+        return fail(str(exc), exc.status)
     except StoreError as exc:
         return fail(str(exc), EXIT_CONFIG)
     except aiohttp.ClientConnectorError as exc:
