@@ -270,3 +270,14 @@ def test_the_procfile_runs_python_m_bot_as_the_web_process(monkeypatch: pytest.M
     monkeypatch.setenv("DISCORD_TOKEN", "t" * 40)
     assert load_settings(env_file=None).PORT == 51234
 
+
+def test_the_readme_documents_these_files() -> None:
+    readme = (ROOT / "README.md").read_text()
+    (volume,) = args_of(final_stage(), "VOLUME")
+    run = next(line for line in readme.splitlines() if line.strip().startswith("docker run "))
+    assert re.search(rf"-v \S+:{re.escape(volume)}\b", run), run
+    assert "--env-file .env" in run and run.rstrip().endswith("mj-relay")
+    assert "docker build -t mj-relay ." in readme
+    assert "docker compose up -d" in readme
+    for command in ("python -m bot migrate-db", "python -m bot backup"):
+        assert command in readme
