@@ -104,9 +104,7 @@ async def check_public_url(settings: Settings, session: aiohttp.ClientSession) -
 
 
 Check = Callable[[aiohttp.ClientSession], Awaitable[str]]
-
-
-Say = Callable[[str], None]
+Say = Callable[[str], None]  # prints one line of the report
 
 
 async def run_checks(settings: Settings, out: TextIO) -> bool:
