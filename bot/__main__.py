@@ -1,4 +1,4 @@
-"""`python -m bot [run|check|sync]`: see bot/cli.py."""
+"""`python -m bot [run|check|sync|migrate-db|backup]`: see bot/cli.py."""
 
 from __future__ import annotations
 

@@ -16,11 +16,16 @@ from bot.backends import chosen_backend, open_backend
 from bot.backends.base import BackendError
 from bot.discord_check import Outcome, check_discord
 from bot.jobs import ErrorKind
+from bot.logs import SecretMasker
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError, open_store
+from bot.store.postgres.migrations import MIGRATIONS as POSTGRES_MIGRATIONS
+from bot.store.sqlite.migrations import SCHEMA_VERSION as SQLITE_SCHEMA
 from bot.webhook import healthz
 
 CHECK_TIMEOUT = 10.0
+# The schema version this release migrates each kind of database to.
+LATEST_SCHEMA = {"sqlite": SQLITE_SCHEMA, "postgresql": len(POSTGRES_MIGRATIONS)}
 
 
 class CheckFailed(Exception):
@@ -28,15 +33,16 @@ class CheckFailed(Exception):
 
 
 async def check_database(settings: Settings) -> str:
+    """Which database, where (a URL's password masked), whether it opens, and how far it is migrated."""
     try:
         store = await open_store(settings.DATABASE_PATH, settings.database_url)
-    except StoreError as exc:
+    except StoreError as exc:  # already names the database and the reason, password masked
         raise CheckFailed(str(exc)) from None
     try:
         version, jobs = await store.summary()
     finally:
         await store.close()
-    return f"{settings.DATABASE_PATH} opens (schema version {version}, {jobs} jobs)"
+    return f"{store.kind} {store.description}, schema version {version} of {LATEST_SCHEMA[store.kind]}, {jobs} jobs"
 
 
 async def check_backend(settings: Settings, session: aiohttp.ClientSession) -> str:
@@ -98,6 +104,7 @@ async def check_public_url(settings: Settings, session: aiohttp.ClientSession) -
 
 
 Check = Callable[[aiohttp.ClientSession], Awaitable[str]]
+Say = Callable[[str], None]  # prints one line of the report
 
 
 async def run_checks(settings: Settings, out: TextIO) -> bool:
@@ -105,10 +112,17 @@ async def run_checks(settings: Settings, out: TextIO) -> bool:
         ("database", lambda _: check_database(settings)),
         (chosen_backend(settings), lambda s: check_backend(settings, s)),
     ]
+    # Every line through the log's masker too: a check's failure may quote a library's words, and those know no
+    # secrets (a URL's password, a token).
+    masker = SecretMasker(settings.secrets())
+
+    def say(line: str) -> None:
+        print(masker.mask(line), file=out)
+
     passed = True
     async with aiohttp.ClientSession() as session:
         for name, check in first:
-            passed = await _report(name, check, session, out) and passed
+            passed = await _report(name, check, session, say) and passed
         # Discord's token and then each server: several lines, from one check.
         try:
             outcomes = await asyncio.wait_for(check_discord(settings, session, CHECK_TIMEOUT), CHECK_TIMEOUT * 3)
@@ -118,22 +132,22 @@ async def run_checks(settings: Settings, out: TextIO) -> bool:
             outcomes = [Outcome(False, "discord", f"{type(exc).__name__}: {exc}")]
         for outcome in outcomes:
             passed = passed and outcome.ok
-            print(f"{'ok   ' if outcome.ok else 'FAIL '} {outcome.name}: {outcome.detail}", file=out)
-        passed = await _report("public url", lambda s: check_public_url(settings, s), session, out) and passed
+            say(f"{'ok   ' if outcome.ok else 'FAIL '} {outcome.name}: {outcome.detail}")
+        passed = await _report("public url", lambda s: check_public_url(settings, s), session, say) and passed
     return passed
 
 
-async def _report(name: str, check: Check, session: aiohttp.ClientSession, out: TextIO) -> bool:
+async def _report(name: str, check: Check, session: aiohttp.ClientSession, say: Say) -> bool:
     try:
         detail = await asyncio.wait_for(check(session), CHECK_TIMEOUT * 2)
-        print(f"ok    {name}: {detail}", file=out)
+        say(f"ok    {name}: {detail}")
         return True
     except CheckFailed as exc:
-        print(f"FAIL  {name}: {exc}", file=out)
+        say(f"FAIL  {name}: {exc}")
     except TimeoutError:
-        print(f"FAIL  {name}: no answer within {CHECK_TIMEOUT * 2:.0f}s", file=out)
+        say(f"FAIL  {name}: no answer within {CHECK_TIMEOUT * 2:.0f}s")
     except Exception as exc:  # a check must report, never crash the others
-        print(f"FAIL  {name}: {type(exc).__name__}: {exc}", file=out)
+        say(f"FAIL  {name}: {type(exc).__name__}: {exc}")
     return False
 
 

@@ -1,4 +1,5 @@
-"""The command line: `python -m bot [run|check|sync]`, also installed as `mj-relay`; run is the default."""
+"""The command line: `python -m bot [run|check|sync|migrate-db|backup]`, also installed as `mj-relay`; run is the
+default."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import check
+from bot.backup import backup
+from bot.migrate_db import migrate_db
 from bot.runner import EXIT_CONFIG, execute
 from bot.serve import serve
 from bot.sync import sync
@@ -35,6 +38,18 @@ COMMANDS = {
              "Log in, sync the slash commands with Discord whether or not they changed, record what was synced "
              "and exit. The bot syncs by itself at start when the commands changed; this forces it. Needs no "
              "gateway connection, so it may run beside a running bot."),
+    "migrate-db": ("copy the SQLite database into the PostgreSQL one at DATABASE_URL, and exit",
+                   "Copy the SQLite database at DATABASE_PATH (or --from PATH) into the PostgreSQL database at "
+                   "DATABASE_URL, in one transaction: every job with its number and owner, the mapping behind every "
+                   "button, the servers' settings and the callback secret, under the same database identity, so "
+                   "old buttons and callbacks keep working. Stop the bot first: one still running on the SQLite "
+                   "file is refused (status 3), since the jobs it wrote after the copy would be left behind. A "
+                   "PostgreSQL database that already holds jobs, settings or state is refused unless --force, "
+                   "which replaces all of it. Then start the bot with DATABASE_URL set."),
+    "backup": ("write a consistent copy of the SQLite database to PATH, and exit",
+               "Write a consistent copy of the SQLite database at DATABASE_PATH to PATH (replacing a file already "
+               "there), readable by its owner only, and print its size and how many jobs it holds. Safe while the "
+               "bot runs. For a PostgreSQL database (DATABASE_URL) use pg_dump or the platform's backups."),
 }
 
 
@@ -49,11 +64,17 @@ def parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     top = argparse.ArgumentParser(prog=_program(), description=textwrap.fill(DESCRIPTION, WIDTH),
                                   epilog=EXIT_STATUSES, formatter_class=raw)
-    commands = top.add_subparsers(dest="command", metavar="{run,check,sync}", title="commands")
+    commands = top.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}", title="commands")
+    made = {}
     for name, (summary, description) in COMMANDS.items():
         # check's own description says what its statuses mean.
-        commands.add_parser(name, help=summary, description=textwrap.fill(description, WIDTH),
-                            epilog=None if name == "check" else EXIT_STATUSES, formatter_class=raw)
+        made[name] = commands.add_parser(name, help=summary, description=textwrap.fill(description, WIDTH),
+                                         epilog=None if name == "check" else EXIT_STATUSES, formatter_class=raw)
+    made["migrate-db"].add_argument("--force", action="store_true",
+                                    help="replace whatever the PostgreSQL database already holds")
+    made["migrate-db"].add_argument("--from", dest="source", metavar="PATH",
+                                    help="the SQLite database to copy (default: DATABASE_PATH)")
+    made["backup"].add_argument("path", metavar="PATH", help="the file to write the backup to")
     return top
 
 
@@ -67,4 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sync":
         # No instance lock: sync writes one row and starts no relay, so it may run beside the bot.
         return execute(sync, lock=False)
+    if args.command == "migrate-db":
+        # It locks the file it copies itself (--from may name another than DATABASE_PATH), refusing at once.
+        return execute(lambda settings, masker: migrate_db(settings, masker, source=args.source, force=args.force),
+                       lock=False)
+    if args.command == "backup":
+        # No lock: SQLite's online backup reads a live database as of one moment.
+        return execute(lambda settings, masker: backup(settings, masker, destination=args.path), lock=False)
     return execute(serve, lock=True)

@@ -1,5 +1,5 @@
-"""`run` and `sync`: read the settings, set up logging, hold the instance lock when asked, do the work, and turn
-every failure an operator can act on into one line and an exit status."""
+"""`run`, `sync`, `migrate-db` and `backup`: read the settings, set up logging, hold the instance lock when asked,
+do the work, and turn every failure an operator can act on into one line and an exit status."""
 
 from __future__ import annotations
 
@@ -36,9 +36,17 @@ class InstanceLocked(Exception):
     """Another process holds the database."""
 
 
+class Refused(Exception):
+    """A command will not do what was asked: the message says why and what to do instead, fit to print."""
+
+    def __init__(self, line: str, status: int = EXIT_CONFIG) -> None:
+        super().__init__(line)
+        self.status = status
+
+
 @contextlib.contextmanager
 def instance_lock(database_path: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """Hold an OS lock beside the database: one bot per database, released even by `kill -9`."""
+    """Hold an OS lock beside the SQLite database: one bot per file, released even by `kill -9`."""
     lock_path = Path(f"{database_path}.lock")
     make_folder(database_path)
     owner_only(lock_path, create=True, database=database_path)
@@ -64,7 +72,8 @@ def instance_lock(database_path: str, wait: float = LOCK_WAIT_SECONDS) -> Iterat
 
 
 def execute(command: Command, *, lock: bool) -> int:
-    """Run `command` with the settings and a masked log; the exit status for the process."""
+    """Run `command` with the settings and a masked log, holding the instance lock when `lock` and the store is
+    SQLite; the exit status for the process."""
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -83,14 +92,18 @@ def execute(command: Command, *, lock: bool) -> int:
         return status
 
     try:
-        held = instance_lock(settings.DATABASE_PATH, settings.INSTANCE_LOCK_WAIT_SECONDS) if lock \
-            else contextlib.nullcontext()
+        # The lock keeps a second bot off an SQLite file. A PostgreSQL database is shared by design (several
+        # processes, the store's guarded updates): nothing is locked, nor made at DATABASE_PATH.
+        held = instance_lock(settings.DATABASE_PATH, settings.INSTANCE_LOCK_WAIT_SECONDS) \
+            if lock and settings.database_url is None else contextlib.nullcontext()
         with held:
             asyncio.run(command(settings, masker))
     except InstanceLocked as exc:
         return fail(f"another instance of the bot is still using this database (lock {exc}) after "
                     f"{settings.INSTANCE_LOCK_WAIT_SECONDS:g}s of waiting; stop it first "
                     "(or raise INSTANCE_LOCK_WAIT_SECONDS)", EXIT_LOCKED)
+    except Refused as exc:
+        return fail(str(exc), exc.status)
     except StoreError as exc:
         return fail(str(exc), EXIT_CONFIG)
     except aiohttp.ClientConnectorError as exc:

@@ -7,8 +7,11 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from bot.backends.useapi.simulator import Simulator
+from bot.store import PostgresStore
+from bot.store.sqlite.migrations import SCHEMA_VERSION
 from tests.fakediscord import (
     ADMIN_ROLE_ID,
     ALICE,
@@ -20,6 +23,7 @@ from tests.fakediscord import (
 )
 from tests.fakediscord.models import READ_MESSAGE_HISTORY, SEND_MESSAGES, VIEW_CHANNEL
 from tests.harness import SIM_TOKEN, child_env, free_port
+from tests.pgserver import PgServer
 
 OTHER_GUILD = 1_100_000_000_000_000_500
 NEEDED = "View Channel, Send Messages, Attach Files, Embed Links, Read Message History, Add Reactions"
@@ -47,6 +51,8 @@ async def test_check_passes_against_the_simulator(fake_discord: FakeDiscord, sim
     assert result.returncode == 0, result.stdout + result.stderr
     assert prefixes(result) == ["ok    settings", "ok    database", "ok    useapi", "ok    discord",
                                 "ok    server Test Guild (1100000000000000100)", "ok    public url"]
+    assert (f"ok    database: sqlite {tmp_path / 'relay.db'}, schema version {SCHEMA_VERSION} of {SCHEMA_VERSION}, "
+            "0 jobs") in result.stdout
     assert f"ok    discord: DISCORD_TOKEN logs in as mj-relay ({APPLICATION_ID})" in result.stdout
     assert f"ok    server Test Guild ({GUILD_ID}): the bot is there with {NEEDED}" in result.stdout
     # Asked over REST with the bot token, no gateway; each body checked against Discord's spec.
@@ -142,3 +148,62 @@ async def test_check_without_token_uses_the_embedded_simulator(fake_discord: Fak
 async def _in_thread(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     # The fakes run on this test's event loop, so the blocking subprocess waits in a thread.
     return await asyncio.to_thread(run_check, env, cwd)
+
+
+def password_url(pg_server: PgServer, pg_url: str, *, password: str | None = None, port: int | None = None) -> str:
+    """The test database as a role that must give its password (its owner, so it may make the schema)."""
+    user, right = pg_server.password_user()
+    database = pg_url.rsplit("/", 1)[-1]
+    pg_server.fetch(pg_url, f"ALTER DATABASE {database} OWNER TO {user}")
+    return pg_server.url(database, user=user, password=password or right, port=port)
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+async def test_check_names_a_postgresql_database_with_its_password_masked(
+        fake_discord: FakeDiscord, pg_server: PgServer, pg_url: str, tmp_path: Path) -> None:
+    url = password_url(pg_server, pg_url)
+    store = await PostgresStore.open(url)
+    try:
+        for n in range(2):
+            await store.jobs.create(guild_id=GUILD_ID, channel_id=1, owner_id=ALICE, prompt=f"job {n}",
+                                    backend="useapi")
+    finally:
+        await store.close()
+    user, password = pg_server.password_user()
+    database = pg_url.rsplit("/", 1)[-1]
+    result = await _in_thread(discord_env(fake_discord, tmp_path, DATABASE_URL=url), tmp_path)
+    assert result.returncode == 0, said(result)
+    assert (f"ok    database: postgresql postgresql://{user}:***@127.0.0.1:{pg_server.port}/{database}, schema "
+            f"version {SCHEMA_VERSION} of {SCHEMA_VERSION}, 2 jobs") in result.stdout.splitlines()
+    assert password not in said(result) and quote(password, safe="") not in said(result)
+    assert names(tmp_path) == [], "nothing made at DATABASE_PATH"
+
+
+async def test_check_says_why_postgresql_cannot_be_used_without_its_password(
+        fake_discord: FakeDiscord, pg_server: PgServer, pg_url: str, tmp_path: Path) -> None:
+    user, password = pg_server.password_user()
+    database = pg_url.rsplit("/", 1)[-1]
+    wrong = password + "-but-wrong"
+    closed = free_port()
+    cases = [
+        (password_url(pg_server, pg_url, password=wrong), pg_server.port,
+         f'the password was refused (password authentication failed for user "{user}")'),
+        (password_url(pg_server, pg_url, port=closed), closed,
+         "cannot be reached: connection refused (is the server running, on this host and port?)"),
+    ]
+    for url, port, reason in cases:
+        result = await _in_thread(discord_env(fake_discord, tmp_path, DATABASE_URL=url), tmp_path)
+        assert result.returncode == 1, said(result)
+        failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+        assert failed == [f"FAIL  database: PostgreSQL database postgresql://{user}:***@127.0.0.1:{port}/{database}: "
+                          f"{reason}"]
+        for secret in (password, wrong):
+            assert secret not in said(result) and quote(secret, safe="") not in said(result)
+    assert names(tmp_path) == []

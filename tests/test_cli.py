@@ -1,4 +1,5 @@
-"""The command line as an operator types it: `python -m bot [run|check|sync]`, help, usage errors, and `sync`."""
+"""The command line as an operator types it: `python -m bot [run|check|sync|migrate-db|backup]`, help, usage errors,
+and `sync` (migrate-db and backup: tests/test_database_commands.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def bot_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
 def test_help_prints_the_usage_and_exits_0(tmp_path: Path) -> None:
     result = bot_cli("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("usage: python -m bot [-h] {run,check,sync}")
-    for command in ("run", "check", "sync"):
+    assert result.stdout.startswith("usage: python -m bot [-h] {run,check,sync,migrate-db,backup}")
+    for command in ("run", "check", "sync", "migrate-db", "backup"):
         assert f"\n    {command} " in result.stdout
     assert "exit status:" in result.stdout
     assert result.stderr == ""
@@ -42,7 +43,7 @@ def test_check_help_is_the_checks_help_and_checks_nothing(tmp_path: Path) -> Non
 def test_an_unknown_command_prints_the_usage_and_exits_2(tmp_path: Path) -> None:
     result = bot_cli("serve", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.startswith("usage: python -m bot [-h] {run,check,sync}")
+    assert result.stderr.startswith("usage: python -m bot [-h] {run,check,sync,migrate-db,backup}")
     assert "invalid choice: 'serve'" in result.stderr
     assert result.stdout == ""
 

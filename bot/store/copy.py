@@ -12,7 +12,7 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager, closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +24,7 @@ from bot.store.base import Store, StoreError
 from bot.store.postgres import PostgresStore
 from bot.store.postgres.connect import Connection
 from bot.store.sqlite import SqliteStore
+from bot.store.sqlite.files import make_folder, owner_only
 
 # Every table of the schema (version 4) but the migrations' own bookkeeping; a table after the ones it points at.
 TABLES: Final = ("jobs", "job_images", "editor_links", "guild_settings", "member_limits", "user_settings",
@@ -34,6 +35,11 @@ CONTENT: Final = {"jobs": "jobs", "job_images": "kept images", "editor_links": "
 BATCH: Final = 1000
 COLUMNS_SQL: Final = """SELECT column_name, data_type, is_nullable = 'YES' AS nullable FROM information_schema.columns
                         WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position"""
+
+
+class TargetNotEmpty(StoreError):
+    """The target database already holds jobs, settings or state (the message says which): a copy would replace
+    them, so it is made only when forced."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ async def copy_store(source: Store, target: Store, *, force: bool = False) -> Co
             await conn.execute(f"LOCK TABLE {', '.join(TABLES)} IN ACCESS EXCLUSIVE MODE")
             held = await _held(conn)
             if held and not force:
-                raise StoreError(f"{target.description} is not empty (it holds {', '.join(held)}): a copy would "
+                raise TargetNotEmpty(f"{target.description} is not empty (it holds {', '.join(held)}): a copy would "
                                  "replace all of it; force it to do so")
             await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
             rows = {table: await _copy_table(snapshot, conn, table) for table in TABLES}
@@ -176,25 +182,31 @@ async def _continue_ids(snapshot: aiosqlite.Connection, conn: Connection) -> int
 
 
 async def backup_sqlite(path: str, destination: str) -> None:
-    """A consistent copy of the SQLite database at `path` (live or not) at `destination`, by SQLite's online
-    backup API. Copying the file is not safe: a live WAL database keeps its latest commits in the -wal file."""
+    """A consistent copy of the SQLite database at `path` (live or not) at `destination`, readable by its owner
+    only, by SQLite's online backup API. Copying the file is not safe: a live WAL database keeps its latest
+    commits in the -wal file."""
     await asyncio.to_thread(_backup, Path(path), Path(destination))
 
 
 def _backup(source: Path, target: Path) -> None:
     if not source.is_file():
         raise StoreError(f"{source}: no such database file")
+    if target.is_dir():
+        raise StoreError(f"{target} is a folder: give the backup's file name (e.g. {target / source.name})")
     if target.exists() and target.resolve() == source.resolve():
         raise StoreError(f"{target} is the database itself: choose another destination")
     for beside in (Path(f"{target}-wal"), Path(f"{target}-shm")):
         if beside.exists():
             # SQLite would read that file as part of the backup the next time it opens it.
             raise StoreError(f"{beside} exists: a database is in use at {target}; choose another destination")
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the destination and renamed when whole: a failed backup never leaves a half file there.
     partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
     try:
+        make_folder(str(target))
+        partial.unlink(missing_ok=True)
+        # Owner-only from its first byte, as the database is (it holds the callback secret); SQLite gives its
+        # -journal the same mode, and the rename keeps it.
+        owner_only(partial, create=True, database=str(target))
         with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
             src.execute("PRAGMA busy_timeout = 5000")
             # All pages in one step, under one read transaction: the copy is of one moment.
@@ -207,6 +219,10 @@ def _backup(source: Path, target: Path) -> None:
         os.replace(partial, target)
     except sqlite3.Error as exc:
         raise StoreError(f"backing up {source} to {target} failed: {exc}") from None
+    except OSError as exc:  # the destination's folder: not writable, or full
+        raise StoreError(f"backing up {source} to {target} failed: {exc.strerror or exc}") from None
     finally:
-        partial.unlink(missing_ok=True)
-        Path(f"{partial}-journal").unlink(missing_ok=True)
+        # Suppressed: where the folder could not be made there is nothing to remove, and the error above says why.
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+            Path(f"{partial}-journal").unlink(missing_ok=True)

@@ -4,7 +4,9 @@ database is backed up whole, as of one moment."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from bot.jobs import ALL_STATES, COMPLETED, QUEUED, RUNNING, Button, ErrorKind, JobRecord, OneUseLink, Pause
 from bot.store import OneShotTaken, PostgresStore, SqliteStore, Store, StoreError
-from bot.store.copy import backup_sqlite, copy_store
+from bot.store.copy import TargetNotEmpty, backup_sqlite, copy_store
 from bot.store.sqlite.migrations import SCHEMA_VERSION
 from tests.store.helpers import ALICE, BOB, GUILD, completed, failed, new_job, running
 
@@ -136,7 +138,7 @@ async def test_a_target_with_data_is_refused_unless_forced(sqlite: SqliteStore, 
     mine = await running(postgres, prompt="already here")
     await postgres.state.webhook_secret("its-own-secret")
     own_identity = postgres.identity
-    with pytest.raises(StoreError, match=r"is not empty \(it holds 1 jobs, a webhook secret\).*force"):
+    with pytest.raises(TargetNotEmpty, match=r"is not empty \(it holds 1 jobs, a webhook secret\).*force"):
         await copy_store(sqlite, postgres)
     assert await postgres.jobs.in_states(ALL_STATES) == [mine], "nothing was changed"
     assert postgres.identity == own_identity == await postgres.state.identity()
@@ -221,6 +223,12 @@ async def test_a_backup_refuses_what_it_cannot_do_safely(sqlite: SqliteStore, tm
             await backup_sqlite(sqlite.path, str(tmp_path / "in-use.db"))
     finally:
         await other.close()
+    (tmp_path / "backups").mkdir()
+    with pytest.raises(StoreError, match=r"backups is a folder: give the backup's file name \(e\.g\. .*relay\.db\)"):
+        await backup_sqlite(sqlite.path, str(tmp_path / "backups"))
+    (tmp_path / "a-file").write_text("in the way")
+    with pytest.raises(StoreError, match=r"a-file is a file, not a folder"):
+        await backup_sqlite(sqlite.path, str(tmp_path / "a-file" / "b.db"))
     (tmp_path / "junk.db").write_text("not a database")
     with pytest.raises(StoreError, match="failed"):
         await backup_sqlite(str(tmp_path / "junk.db"), str(tmp_path / "out.db"))
@@ -234,3 +242,18 @@ async def test_a_backup_replaces_an_older_backup(sqlite: SqliteStore, tmp_path: 
     await backup_sqlite(sqlite.path, str(tmp_path / "b.db"))
     with closing(sqlite3.connect(tmp_path / "b.db")) as db:
         assert db.execute("SELECT status FROM jobs ORDER BY id").fetchall() == [(QUEUED,), (RUNNING,)]
+
+
+async def test_a_backup_is_readable_by_its_owner_only(sqlite: SqliteStore, tmp_path: Path) -> None:
+    # It holds the callback secret, as the database does; the usual umask would make it 0644.
+    await sqlite.state.webhook_secret("the-callback-secret")
+    saved = os.umask(0o022)
+    try:
+        await backup_sqlite(sqlite.path, str(tmp_path / "b.db"))
+        (tmp_path / "old.db").write_bytes(b"")
+        (tmp_path / "old.db").chmod(0o644)
+        await backup_sqlite(sqlite.path, str(tmp_path / "old.db"))  # replacing a looser file
+    finally:
+        os.umask(saved)
+    assert stat.S_IMODE((tmp_path / "b.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "old.db").stat().st_mode) == 0o600
