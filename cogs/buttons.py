@@ -83,11 +83,20 @@ async def submit_click(interaction: discord.Interaction[RelayBot], parent: JobRe
     if await cannot_post_here(interaction) or await turn_away(interaction, parent.guild_id):
         return
     try:
-        job = await bot.relay.submit_button(owner_id=interaction.user.id, guild_id=parent.guild_id,
-                                            channel_id=interaction.channel_id, parent=parent, button=record,
-                                            prompt=prompt)
+        if parent.kind == DESCRIBE:
+            # The clicker's own /imagine (or describe again), on their queue and quota.
+            job = await bot.relay.submit_from_description(owner_id=interaction.user.id,
+                                                          channel_id=interaction.channel_id, parent=parent,
+                                                          button=record)
+        else:
+            job = await bot.relay.submit_button(owner_id=interaction.user.id, guild_id=parent.guild_id,
+                                                channel_id=interaction.channel_id, parent=parent, button=record,
+                                                prompt=prompt)
     except OneShotTaken as taken:
         await reply(interaction, one_shot_answer(button, parent, taken.existing))
+        return
+    except ImagesGone as gone:
+        await reply(interaction, str(gone))
         return
     bot.publisher.remember(job.id, interaction)
     text = queued_text(job.id, job.guild_id, job.channel_id, job.message_id)
@@ -109,7 +118,8 @@ async def click(interaction: discord.Interaction[RelayBot], parent: JobRecord | 
     assert parent is not None
     facts = bot.relay.facts
     if parent.kind == DESCRIBE:
-        await from_description(interaction, parent, button)
+        # Its buttons are the relay's own (an /imagine, or describe again): no modal, no one-shot, no Remix.
+        await submit_click(interaction, parent, button, None)
         return
     if button in facts.region:
         await region_link(interaction, parent, button)
@@ -143,27 +153,6 @@ async def click(interaction: discord.Interaction[RelayBot], parent: JobRecord | 
         return
     log.info("job %d: %s clicked by %d", parent.id, button, interaction.user.id)
     await submit_click(interaction, parent, button, None)
-
-
-async def from_description(interaction: discord.Interaction[RelayBot], parent: JobRecord, button: str) -> None:
-    """A button under a description: an /imagine with that prompt, or 🔄 to describe the image again, as the
-    clicker's own job (their queue and quota)."""
-    await defer(interaction)
-    assert interaction.channel_id is not None
-    bot = interaction.client
-    record = parent.button_named(button)
-    assert record is not None
-    if await cannot_post_here(interaction) or await turn_away(interaction, parent.guild_id):
-        return
-    try:
-        job = await bot.relay.submit_from_description(owner_id=interaction.user.id, channel_id=interaction.channel_id,
-                                                      parent=parent, button=record)
-    except ImagesGone as gone:
-        await reply(interaction, str(gone))
-        return
-    log.info("job %d: %s of description #%d clicked by %d", job.id, button, parent.id, interaction.user.id)
-    bot.publisher.remember(job.id, interaction)
-    await reply(interaction, queued_text(job.id, job.guild_id, job.channel_id, job.message_id))
 
 
 async def region_link(interaction: discord.Interaction[RelayBot], parent: JobRecord, button: str) -> None:

@@ -14,7 +14,7 @@ from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
 from bot.backends.useapi.simulator import Simulator as UseapiSimulator
 from bot.jobs import ErrorKind
 from tests.fakediscord import FakeDiscord
-from tests.harness import SIM_TOKEN, bot_env, eventually, ref_number
+from tests.harness import SIM_TOKEN, InProcessBot, bot_env, eventually, ref_number
 
 JSON = dict[str, Any]
 ATTACKER_IMAGE = "https://attacker.example/forged.png"
@@ -210,3 +210,19 @@ async def mjproxy_sim() -> AsyncIterator[BotSim]:
 
 
 SIMS: dict[str, Callable[[], AbstractAsyncContextManager[BotSim]]] = {"useapi": useapi_sim, "mjproxy": mjproxy_sim}
+
+# Quick edits and backoffs, so a test's progress and retries take a moment, not seconds.
+FAST = {"PROGRESS_EDIT_SECONDS": "0.05", "BACKEND_BACKOFF_SECONDS": "0.1", "BACKEND_BACKOFF_MAX_SECONDS": "0.3"}
+
+
+@asynccontextmanager
+async def bot_on(fake: FakeDiscord, sim: BotSim, tmp_path: Path, **env: Any) -> AsyncIterator[InProcessBot]:
+    """The real bot on `sim` and the fake Discord, with a database in `tmp_path`; every body it sent to Discord
+    is checked against the spec when the block ends."""
+    runner = InProcessBot(sim.env(fake, tmp_path / "relay.db", **{**FAST, **env}))
+    await runner.start(fake)
+    try:
+        yield runner
+        assert fake.spec_errors == []
+    finally:
+        await runner.stop()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from bot.backends.useapi.simulator import Simulator
+from tests.backend_sims import SIMS, BotSim
 from tests.harness import SIM_TOKEN, setting_names
 
 pytest_plugins = ["tests.fakediscord.pytest_plugin", "tests.pgserver"]
@@ -33,3 +34,10 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
     finally:
         await simulator.close()
+
+
+@pytest.fixture(params=sorted(SIMS))
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BotSim]:
+    """Each backend's simulator in turn (mjproxy, useapi), as the end-to-end tests drive it under the real bot."""
+    async with SIMS[request.param]() as made:
+        yield made

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,31 +14,15 @@ import aiohttp
 import pytest
 
 from bot.jobs import ErrorKind
-from tests.backend_sims import ATTACKER_IMAGE, SIMS, BotSim, Sent, job_soon
+from tests.backend_sims import ATTACKER_IMAGE, BotSim, Sent, bot_on, job_soon
 from tests.fakediscord import ALICE, BOB, CHANNEL_ID, FakeDiscord, InteractionRecord
 from tests.harness import InProcessBot, database_identity, eventually, free_port
 from tests.resilience import cards_for, job_in_db, results_for, stored_secret, wait_job
 from tests.test_buttons import button_of, card, modal_input, names, private, shows_job
 
 JSON = dict[str, Any]
-FAST = {"PROGRESS_EDIT_SECONDS": "0.05", "BACKEND_BACKOFF_SECONDS": "0.1", "BACKEND_BACKOFF_MAX_SECONDS": "0.3"}
 
 
-@pytest.fixture(params=sorted(SIMS))
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BotSim]:
-    async with SIMS[request.param]() as sim:
-        yield sim
-
-
-@asynccontextmanager
-async def bot(fake: FakeDiscord, sim: BotSim, tmp_path: Path, **env: Any) -> AsyncIterator[InProcessBot]:
-    runner = InProcessBot(sim.env(fake, tmp_path / "relay.db", **{**FAST, **env}))
-    await runner.start(fake)
-    try:
-        yield runner
-        assert fake.spec_errors == []
-    finally:
-        await runner.stop()
 
 
 async def grid(fake: FakeDiscord, sim: BotSim, number: int = 1, prompt: str = "a lighthouse at dusk") -> JSON:
@@ -60,7 +43,7 @@ def presses(sim: BotSim) -> list[Sent]:
 async def test_imagine_then_upscale(fake_discord: FakeDiscord, backend: BotSim, tmp_path: Path,
                                     callbacks: bool) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path, callbacks=callbacks):
+    async with bot_on(fake, backend, tmp_path, callbacks=callbacks):
         record = await fake.slash("imagine", {"prompt": "a lighthouse at dusk"}, user=ALICE)
         assert (await record.wait_response())["type"] == 5
         jobid = await job_soon(backend, 1)
@@ -85,7 +68,7 @@ async def test_imagine_then_upscale(fake_discord: FakeDiscord, backend: BotSim, 
 async def test_every_kind_of_button_reaches_the_backend_as_itself(fake_discord: FakeDiscord, backend: BotSim,
                                                                   tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path, USER_MAX_QUEUED="0", USEAPI_MAX_JOBS="10", MJPROXY_MAX_JOBS="10"):
+    async with bot_on(fake, backend, tmp_path, USER_MAX_QUEUED="0", USEAPI_MAX_JOBS="10", MJPROXY_MAX_JOBS="10"):
         shown = await grid(fake, backend)
         for name in ("V1", "🔄", "U2"):
             assert "is on its way" in await private(await press(fake, shown, name))
@@ -101,7 +84,7 @@ async def test_every_kind_of_button_reaches_the_backend_as_itself(fake_discord: 
 async def test_custom_zoom_asks_for_its_prompt_and_sends_it(fake_discord: FakeDiscord, backend: BotSim,
                                                             tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path):
+    async with bot_on(fake, backend, tmp_path):
         shown = await grid(fake, backend)
         await private(await press(fake, shown, "U1"))
         await backend.complete(await job_soon(backend, 2))
@@ -125,7 +108,7 @@ async def test_custom_zoom_asks_for_its_prompt_and_sends_it(fake_discord: FakeDi
 async def test_a_member_with_remix_on_edits_the_prompt_first(fake_discord: FakeDiscord, backend: BotSim,
                                                              tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path):
+    async with bot_on(fake, backend, tmp_path):
         await private(await fake.slash("remix", {"state": "on"}, user=ALICE))
         shown = await grid(fake, backend)
         opened = await press(fake, shown, "V2")
@@ -141,7 +124,7 @@ async def test_a_member_with_remix_on_edits_the_prompt_first(fake_discord: FakeD
 async def test_an_upscale_already_made_is_linked_and_nothing_is_sent(fake_discord: FakeDiscord, backend: BotSim,
                                                                      tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path):
+    async with bot_on(fake, backend, tmp_path):
         shown = await grid(fake, backend)
         await private(await press(fake, shown, "U3"))
         await backend.complete(await job_soon(backend, 2))
@@ -154,7 +137,7 @@ async def test_an_upscale_already_made_is_linked_and_nothing_is_sent(fake_discor
 async def test_full_slots_wait_and_the_job_goes_later(fake_discord: FakeDiscord, backend: BotSim,
                                                       tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path, BACKEND_RETRY_SECONDS="0.3"):
+    async with bot_on(fake, backend, tmp_path, BACKEND_RETRY_SECONDS="0.3"):
         backend.refuse_next(ErrorKind.BUSY)
         await fake.slash("imagine", {"prompt": "a busy harbour"}, user=ALICE)
         await fake.wait_for_message(lambda m: shows_job(m, 1) and "busy" in m["content"].lower())
@@ -166,7 +149,7 @@ async def test_full_slots_wait_and_the_job_goes_later(fake_discord: FakeDiscord,
 async def test_a_refused_prompt_says_so_and_the_asker_hears_why(fake_discord: FakeDiscord, backend: BotSim,
                                                                 tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path):
+    async with bot_on(fake, backend, tmp_path):
         record = await fake.slash("imagine", {"prompt": "a forbidden thing"}, user=ALICE)
         declined = await card(fake, 1, lambda m: "🚫" in m["content"])
         assert "declined" in declined["content"]
@@ -178,7 +161,7 @@ async def test_a_refused_prompt_says_so_and_the_asker_hears_why(fake_discord: Fa
 async def test_forged_repeated_and_stale_callbacks_change_nothing(fake_discord: FakeDiscord, backend: BotSim,
                                                                   tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path, POLL_INTERVAL="60") as runner:
+    async with bot_on(fake, backend, tmp_path, POLL_INTERVAL="60") as runner:
         await fake.slash("imagine", {"prompt": "a quiet harbour"}, user=ALICE)
         jobid = await job_soon(backend, 1)
         await wait_job(tmp_path / "relay.db", 1, lambda row: row["status"] == "running")
@@ -205,7 +188,7 @@ async def test_forged_repeated_and_stale_callbacks_change_nothing(fake_discord: 
 
 async def test_an_outage_is_waited_out(fake_discord: FakeDiscord, backend: BotSim, tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path):
+    async with bot_on(fake, backend, tmp_path):
         backend.down(True)
         await fake.slash("imagine", {"prompt": "a lighthouse in fog"}, user=ALICE)
         await fake.wait_for_message(lambda m: shows_job(m, 1) and "unreachable" in m["content"])
@@ -220,7 +203,7 @@ async def test_cancel_with_a_reaction_a_queued_and_a_running_job(fake_discord: F
     fake = fake_discord
     db = tmp_path / "relay.db"
     limits = {"USEAPI_MAX_JOBS": "1", "MJPROXY_MAX_JOBS": "1"}
-    async with bot(fake, backend, tmp_path, **limits):
+    async with bot_on(fake, backend, tmp_path, **limits):
         await fake.slash("imagine", {"prompt": "a running river"}, user=ALICE)
         running = await job_soon(backend, 1)
         await fake.slash("imagine", {"prompt": "a waiting mountain"}, user=ALICE)
@@ -248,7 +231,7 @@ async def test_a_submission_cut_short_is_adopted_not_sent_twice(fake_discord: Fa
     fake = fake_discord
     db = tmp_path / "relay.db"
     port = free_port()  # the same PUBLIC_URL after the restart, as an operator's is
-    async with bot(fake, backend, tmp_path, port=port):
+    async with bot_on(fake, backend, tmp_path, port=port):
         await fake.slash("imagine", {"prompt": "a lighthouse at dusk"}, user=ALICE)
         jobid = await job_soon(backend, 1)
         await wait_job(db, 1, lambda row: row["status"] == "running")
@@ -257,7 +240,7 @@ async def test_a_submission_cut_short_is_adopted_not_sent_twice(fake_discord: Fa
     with closing(sqlite3.connect(db)) as conn:
         conn.execute("UPDATE jobs SET status = 'submitting', backend_job_id = NULL WHERE id = 1")
         conn.commit()
-    async with bot(fake, backend, tmp_path, port=port):
+    async with bot_on(fake, backend, tmp_path, port=port):
         await wait_job(db, 1, lambda row: row["status"] == "running" and row["backend_job_id"] == jobid)
         await backend.complete(jobid)
         await card(fake, 1)

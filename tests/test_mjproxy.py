@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
-from tests.backend_sims import MjproxySim, Sent, job_soon
+from tests.backend_sims import MjproxySim, Sent, bot_on, job_soon
 from tests.fakediscord import ALICE, OWNER, FakeDiscord
 from tests.harness import SIM_TOKEN, InProcessBot, bot_env, free_port
 from tests.resilience import job_in_db, manual_simulator, wait_job
-from tests.test_both_backends import FAST, grid, press
+from tests.test_both_backends import grid, press
 from tests.test_buttons import card, modal_input, private, shows_job
 
 JSON = dict[str, Any]
@@ -28,20 +28,10 @@ async def proxy(**options: Any) -> AsyncIterator[MjproxySim]:
         yield MjproxySim(sim)
 
 
-@asynccontextmanager
-async def bot(fake: FakeDiscord, sim: MjproxySim, tmp_path: Path, **env: Any) -> AsyncIterator[InProcessBot]:
-    runner = InProcessBot(sim.env(fake, tmp_path / "relay.db", **{**FAST, **env}))
-    await runner.start(fake)
-    try:
-        yield runner
-        assert fake.spec_errors == []
-    finally:
-        await runner.stop()
-
 
 async def test_a_task_the_proxy_queues_shows_its_place_there(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
-    async with proxy(max_running=1) as sim, bot(fake, sim, tmp_path, MJPROXY_MAX_JOBS="3"):
+    async with proxy(max_running=1) as sim, bot_on(fake, sim, tmp_path, MJPROXY_MAX_JOBS="3"):
         await fake.slash("imagine", {"prompt": "a first lighthouse"}, user=ALICE)
         await job_soon(sim, 1)
         await fake.slash("imagine", {"prompt": "a second lighthouse"}, user=ALICE)
@@ -52,7 +42,7 @@ async def test_a_task_the_proxy_queues_shows_its_place_there(fake_discord: FakeD
 
 async def test_a_banned_word_is_named_to_the_asker_only(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
-    async with proxy() as sim, bot(fake, sim, tmp_path):
+    async with proxy() as sim, bot_on(fake, sim, tmp_path):
         record = await fake.slash("imagine", {"prompt": "a forbidden garden"}, user=ALICE)
         declined = await card(fake, 1, lambda m: "🚫" in m["content"])
         assert "forbidden" not in declined["content"].split("·")[-1], "the card does not repeat the word"
@@ -67,7 +57,8 @@ async def test_a_crash_between_the_two_steps_resumes_the_second_once(fake_discor
     db = tmp_path / "relay.db"
     port = free_port()
     async with proxy() as sim:
-        async with bot(fake, sim, tmp_path, port=port, BACKEND_BACKOFF_SECONDS="30", BACKEND_BACKOFF_MAX_SECONDS="30"):
+        async with bot_on(fake, sim, tmp_path, port=port, BACKEND_BACKOFF_SECONDS="30",
+                          BACKEND_BACKOFF_MAX_SECONDS="30"):
             shown = await grid(fake, sim)
             await private(await press(fake, shown, "U1"))
             await sim.complete(await job_soon(sim, 2))
@@ -84,7 +75,7 @@ async def test_a_crash_between_the_two_steps_resumes_the_second_once(fake_discor
         with closing(sqlite3.connect(db)) as conn:  # as a kill in the middle of the second step leaves it
             conn.execute("UPDATE jobs SET status = 'submitting' WHERE id = 3")
             conn.commit()
-        async with bot(fake, sim, tmp_path, port=port):
+        async with bot_on(fake, sim, tmp_path, port=port):
             await wait_job(db, 3, lambda r: r["status"] == "running")
             await sim.complete(modal_task)
             assert "Custom Zoom of #2" in (await card(fake, 3))["content"]
@@ -97,7 +88,7 @@ async def test_a_crash_between_the_two_steps_resumes_the_second_once(fake_discor
 async def test_an_unasked_modal_is_completed_with_the_parents_prompt(fake_discord: FakeDiscord,
                                                                      tmp_path: Path) -> None:
     fake = fake_discord
-    async with proxy() as sim, bot(fake, sim, tmp_path):
+    async with proxy() as sim, bot_on(fake, sim, tmp_path):
         shown = await grid(fake, sim)
         sim.sim.set_account_remix(True)  # Remix turned on at the proxy's account: every V press waits for a modal
         assert "is on its way" in await private(await press(fake, shown, "V3"))
@@ -109,7 +100,7 @@ async def test_an_unasked_modal_is_completed_with_the_parents_prompt(fake_discor
 
 async def test_a_failed_task_is_worded_moderation_only_when_it_is(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
-    async with proxy() as sim, bot(fake, sim, tmp_path):
+    async with proxy() as sim, bot_on(fake, sim, tmp_path):
         await fake.slash("imagine", {"prompt": "a lighthouse"}, user=ALICE)
         await sim.sim.fail(await job_soon(sim, 1), "Sorry! Our AI moderators feel your prompt might be against our "
                                                    "community standards")
@@ -123,7 +114,7 @@ async def test_a_failed_task_is_worded_moderation_only_when_it_is(fake_discord: 
 async def test_a_long_task_id_is_the_proxys_and_a_short_number_is_ours(fake_discord: FakeDiscord,
                                                                        tmp_path: Path) -> None:
     fake = fake_discord
-    async with proxy() as sim, bot(fake, sim, tmp_path):
+    async with proxy() as sim, bot_on(fake, sim, tmp_path):
         await grid(fake, sim)
         task_id = await job_soon(sim, 1)
         assert task_id.isdigit() and len(task_id) > 12
@@ -141,7 +132,7 @@ async def test_a_long_task_id_is_the_proxys_and_a_short_number_is_ours(fake_disc
 async def test_admin_commands_without_a_counterpart_say_where_to_act(fake_discord: FakeDiscord,
                                                                      tmp_path: Path) -> None:
     fake = fake_discord
-    async with proxy() as sim, bot(fake, sim, tmp_path):
+    async with proxy() as sim, bot_on(fake, sim, tmp_path):
         remix = await private(await fake.slash("relay", {"state": "on"}, subcommand="remix", user=OWNER))
         reset = await private(await fake.slash("relay", subcommand="reset", user=OWNER))
         for answer in (remix, reset):
@@ -166,7 +157,7 @@ async def test_moving_from_useapi_ends_its_unfinished_jobs_and_its_buttons_say_w
             await wait_job(db, 2, lambda r: r["status"] == "running")
         finally:
             await runner.stop()
-    async with proxy() as sim, bot(fake, sim, tmp_path):
+    async with proxy() as sim, bot_on(fake, sim, tmp_path):
         ended = await card(fake, 2, lambda m: "❌" in m["content"])
         assert "sent through useapi, which this bot is no longer configured for" in ended["content"]
         answer = await private(await press(fake, old_grid, "U1"))
@@ -179,7 +170,7 @@ async def test_moving_from_useapi_ends_its_unfinished_jobs_and_its_buttons_say_w
 
 async def test_polling_reads_every_running_task_in_one_request(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
-    async with proxy() as sim, bot(fake, sim, tmp_path, callbacks=False, POLL_INTERVAL="0.3"):
+    async with proxy() as sim, bot_on(fake, sim, tmp_path, callbacks=False, POLL_INTERVAL="0.3"):
         for number in (1, 2, 3):
             await fake.slash("imagine", {"prompt": f"lighthouse {number}"}, user=ALICE)
             await job_soon(sim, number)
@@ -197,14 +188,14 @@ async def test_a_proxy_without_a_task_list_says_a_duplicate_is_possible(fake_dis
     db = tmp_path / "relay.db"
     port = free_port()
     async with proxy() as sim:
-        async with bot(fake, sim, tmp_path, port=port):
+        async with bot_on(fake, sim, tmp_path, port=port):
             await fake.slash("imagine", {"prompt": "a lighthouse"}, user=ALICE)
             await wait_job(db, 1, lambda r: r["status"] == "running")
         with closing(sqlite3.connect(db)) as conn:
             conn.execute("UPDATE jobs SET status = 'submitting', backend_job_id = NULL WHERE id = 1")
             conn.commit()
         sim.sim.inject("task/list", 404, times=5)
-        async with bot(fake, sim, tmp_path, port=port):
+        async with bot_on(fake, sim, tmp_path, port=port):
             await wait_job(db, 1, lambda r: r["status"] == "running")
             assert any("runs twice" in record.getMessage() for record in caplog.records)
             assert [s.kind for s in sim.sent()] == ["imagine", "imagine"]

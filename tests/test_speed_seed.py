@@ -4,22 +4,13 @@ mj-proxy: the speed's own base for this server's next jobs), and the seed asked 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
-from tests.backend_sims import SIMS, BotSim, MjproxySim, UseapiSim, job_soon
+from tests.backend_sims import BotSim, MjproxySim, UseapiSim, job_soon
 from tests.fakediscord import ALICE, BOB, OWNER, FakeDiscord
 from tests.harness import SIM_TOKEN, InProcessBot, eventually
 from tests.test_buttons import card, private
-
-
-@pytest.fixture(params=sorted(SIMS))
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BotSim]:
-    async with SIMS[request.param]() as sim:
-        yield sim
 
 
 def paths(sim: BotSim, suffix: str) -> list[str]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +15,12 @@ from PIL import Image
 
 from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
 from bot.backends.useapi.simulator import Simulator as UseapiSimulator
-from tests.backend_sims import SIMS, BotSim, MjproxySim, UseapiSim, job_soon
+from tests.backend_sims import SIMS, BotSim, MjproxySim, UseapiSim, bot_on, job_soon
 from tests.fakediscord import ALICE, BOB, GUILD_ID, FakeDiscord
-from tests.harness import InProcessBot, eventually
+from tests.harness import eventually
 from tests.test_buttons import button_of, card, names, private
 
 JSON = dict[str, Any]
-FAST = {"PROGRESS_EDIT_SECONDS": "0.05"}
 
 
 def picture(kind: str, colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> bytes:
@@ -37,21 +34,6 @@ JPEG = picture("JPEG", (30, 30, 200))
 WEBP = picture("WEBP", (30, 200, 30))
 
 
-@pytest.fixture(params=sorted(SIMS))
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BotSim]:
-    async with SIMS[request.param]() as sim:
-        yield sim
-
-
-@asynccontextmanager
-async def bot(fake: FakeDiscord, sim: BotSim, tmp_path: Path, **env: Any) -> AsyncIterator[InProcessBot]:
-    runner = InProcessBot(sim.env(fake, tmp_path / "relay.db", **{**FAST, **env}))
-    await runner.start(fake)
-    try:
-        yield runner
-        assert fake.spec_errors == []
-    finally:
-        await runner.stop()
 
 
 def requests_to(sim: BotSim, suffix: str) -> list[JSON]:
@@ -94,7 +76,7 @@ async def images_received(sim: BotSim, fake: FakeDiscord, command: str) -> list[
 async def test_image_prompts_are_kept_and_reach_the_backend(fake_discord: FakeDiscord, backend: BotSim,
                                                             tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path, USEAPI_MAX_JOBS="1", MJPROXY_MAX_JOBS="1"):
+    async with bot_on(fake, backend, tmp_path, USEAPI_MAX_JOBS="1", MJPROXY_MAX_JOBS="1"):
         await fake.slash("imagine", {"prompt": "first in line"}, user=ALICE)
         first = await job_soon(backend, 1)
         # The slot is taken: this one waits, and Discord's links to its images expire meanwhile.
@@ -119,7 +101,7 @@ async def test_a_bad_image_is_refused_before_anything_is_sent(fake_discord: Fake
                                                               tmp_path: Path, filename: str, data: bytes,
                                                               said: str) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path):
+    async with bot_on(fake, backend, tmp_path):
         record = await fake.slash("imagine", {"prompt": "a fox", "image1": (filename, data)}, user=ALICE)
         answer = await private(record)
         assert said in answer and f"`{filename}`" in answer and answer.count("Nothing was sent") == 1
@@ -130,7 +112,7 @@ async def test_a_bad_image_is_refused_before_anything_is_sent(fake_discord: Fake
 
 async def test_useapi_needs_a_public_address_for_images(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
-    async with SIMS["useapi"]() as sim, bot(fake, sim, tmp_path, callbacks=False):
+    async with SIMS["useapi"]() as sim, bot_on(fake, sim, tmp_path, callbacks=False):
         record = await fake.slash("imagine", {"prompt": "a fox", "image1": ("fox.png", PNG)}, user=ALICE)
         answer = await private(record)
         assert "PUBLIC_URL" in answer and "fetches images by link" in answer
@@ -140,7 +122,7 @@ async def test_useapi_needs_a_public_address_for_images(fake_discord: FakeDiscor
 
 async def test_mjproxy_takes_images_without_a_public_address(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
-    async with SIMS["mjproxy"]() as sim, bot(fake, sim, tmp_path, callbacks=False):
+    async with SIMS["mjproxy"]() as sim, bot_on(fake, sim, tmp_path, callbacks=False):
         assert "is on its way" in await private(
             await fake.slash("imagine", {"prompt": "a fox", "image1": ("fox.webp", WEBP)}, user=ALICE))
         await job_soon(sim, 1)
@@ -154,7 +136,7 @@ def describing(message: JSON) -> bool:
 async def test_describe_suggests_four_prompts_that_start_an_imagine(fake_discord: FakeDiscord, backend: BotSim,
                                                                     tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path):
+    async with bot_on(fake, backend, tmp_path):
         assert "is on its way" in await private(await fake.slash("describe", {"image": ("fox.png", PNG)}, user=ALICE))
         described = await job_soon(backend, 1)
         assert await images_received(backend, fake, "describe") == [PNG]
@@ -182,7 +164,7 @@ async def test_describe_suggests_four_prompts_that_start_an_imagine(fake_discord
 
 async def test_anyone_may_pick_a_prompt_where_the_policy_says_so(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
-    async with SIMS["mjproxy"]() as sim, bot(fake, sim, tmp_path) as runner:
+    async with SIMS["mjproxy"]() as sim, bot_on(fake, sim, tmp_path) as runner:
         assert runner.bot is not None
         await runner.bot.store.teams.update_guild_settings(GUILD_ID, policy="everyone")
         await private(await fake.slash("describe", {"image": ("fox.png", PNG)}, user=ALICE))
@@ -197,7 +179,7 @@ async def test_anyone_may_pick_a_prompt_where_the_policy_says_so(fake_discord: F
 async def test_blend_makes_a_grid_of_the_chosen_shape(fake_discord: FakeDiscord, backend: BotSim,
                                                       tmp_path: Path) -> None:
     fake = fake_discord
-    async with bot(fake, backend, tmp_path):
+    async with bot_on(fake, backend, tmp_path):
         record = await fake.slash("blend", {"image1": ("a.png", PNG), "image2": ("b.jpg", JPEG),
                                             "image3": ("c.webp", WEBP), "dimensions": "portrait"}, user=ALICE)
         assert "is on its way" in await private(record)
@@ -226,7 +208,7 @@ async def test_describe_by_link_fetches_only_public_or_allowed_addresses(fake_di
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         async with SIMS["mjproxy"]() as sim:
-            async with bot(fake, sim, tmp_path / "a"):
+            async with bot_on(fake, sim, tmp_path / "a"):
                 for url in (f"http://127.0.0.1:{port}/fox.png", f"http://[::1]:{port}/fox.png",
                             f"http://localhost:{port}/fox.png", "http://169.254.169.254/latest/meta-data/"):
                     answer = await private(await fake.slash("describe", {"url": url}, user=ALICE))
@@ -234,7 +216,7 @@ async def test_describe_by_link_fetches_only_public_or_allowed_addresses(fake_di
                 answer = await private(await fake.slash("describe", {"url": "file:///etc/passwd"}, user=ALICE))
                 assert "http:// or https://" in answer
                 assert requests_to(sim, "describe") == []
-            async with bot(fake, sim, tmp_path / "b", IMAGE_URL_ALLOW_NETWORKS="127.0.0.0/8"):
+            async with bot_on(fake, sim, tmp_path / "b", IMAGE_URL_ALLOW_NETWORKS="127.0.0.0/8"):
                 answer = await private(await fake.slash("describe", {"url": f"http://127.0.0.1:{port}/fox.png"},
                                                         user=ALICE))
                 assert "is on its way" in answer
