@@ -29,6 +29,8 @@ async def test_speed_is_set_and_the_next_jobs_run_at_it(fake_discord: FakeDiscor
         assert "Midjourney's speed is now **relax**" in answer
         await fake.slash("imagine", {"prompt": "a slow fox"}, user=ALICE)
         await job_soon(backend, 1)
+        status = await private(await fake.slash("relay", subcommand="status", user=OWNER))
+        assert "speed relax" in status
         if isinstance(backend, UseapiSim):
             assert paths(backend, "jobs/relax") == ["/v2/jobs/relax"]
             assert "whole useapi account" in answer

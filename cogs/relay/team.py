@@ -132,8 +132,9 @@ async def _server_settings(bot: RelayBot, guild_id: int) -> str:
     gallery = f"<#{server.gallery_channel_id}>" if server.gallery_channel_id else "off"
     quota = f"{daily} a day" if daily else "none"
     queue = f"{most}" if most else "none"
+    speed = f"speed {server.speed} (`/relay speed`)" if server.speed else "speed as the account's (`/relay speed`)"
     return (f"**This server:** {policy.describe(server)}; gallery {gallery}; default daily quota {quota}, "
-            f"queue limit {queue} (resets {limits.when(limits.next_reset(time.time()))})")
+            f"queue limit {queue} (resets {limits.when(limits.next_reset(time.time()))}); {speed}")
 
 
 class TeamCommands(commands.Cog):
