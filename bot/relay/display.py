@@ -196,14 +196,15 @@ class Display:
                         MAX_REFUSED_PUBLISHES)
             return
         reason = f"Discord refused to show it in {where} ({exc})"
-        await self._store.jobs.mark_published(job.id, job.status, job.message_id, None, undelivered=reason)
-        log.warning("job %d: result undelivered after %d refusals: %s", job.id, failures, exc)
+        # The admins first: a crash before the job is marked repeats the alert at worst, never loses it.
         admin_channel = (await self._store.teams.guild_settings(job.guild_id)).admin_channel_id
         await self.publisher.alert_admins(
             job.guild_id, admin_channel,
             f"Job #{job.id} of <@{job.owner_id}> could not be posted in {where}: {exc}. Check the bot's "
             "permissions there (View Channel, Send Messages, Attach Files, Embed Links); its owner can see it with "
             f"`/job {job.id}`.")
+        await self._store.jobs.mark_published(job.id, job.status, job.message_id, None, undelivered=reason)
+        log.warning("job %d: result undelivered after %d refusals: %s", job.id, failures, exc)
 
     async def _new_card(self, job: JobRecord, note: str | None) -> JobRecord | None:
         """Post a fresh message for a final job and record its id; None when there is nothing to post into yet."""
