@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.backends.simkit import read_body, root_of
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS, SPEED_COMMANDS
 
 from .answers import (
@@ -20,9 +21,7 @@ from .answers import (
     check_seed,
     error,
     json_response,
-    read_body,
     refusal,
-    root_of,
 )
 from .controls import JobControls
 from .jobs import now_iso

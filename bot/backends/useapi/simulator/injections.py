@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.backends.simkit import phrase, root_of
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS
 
-from .answers import MODERATED_BODY, PENDING_MOD_DETAILS, PENDING_MOD_ERROR, STATUS_ERRORS, phrase, root_of
+from .answers import MODERATED_BODY, PENDING_MOD_DETAILS, PENDING_MOD_ERROR, STATUS_ERRORS
 from .engine import JobEngine
 
 __all__ = ["Injection", "Injections"]

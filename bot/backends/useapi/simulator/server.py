@@ -12,19 +12,17 @@ from typing import Any, Self
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from bot.backends.simkit import BadBody, read_body, root_of
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS
 
 from .answers import (
     PENDING_MOD_DETAILS,
     PENDING_MOD_ERROR,
-    BadBody,
     check_button,
     check_imagine,
     error,
     json_response,
     outage_page,
-    read_body,
-    root_of,
 )
 from .commands import CommandRoutes
 from .engine import JobEngine
