@@ -2,11 +2,24 @@
 of a simulated backend, none of its contract.
 
 answers.py reads a request's JSON body and writes JSON; background.py runs an engine's clocks and callback
-deliveries and wakes whoever waits for a change. Each backend's routes, bodies, codes, statuses and words stay
-in its own simulator; this package imports neither backend, both import it.
+deliveries and wakes whoever waits for a change; clock.py is the job clock those tasks run.
+
+Each backend's routes, bodies, codes, statuses and words stay in its own simulator; this package imports
+neither backend, both import it.
 """
 
 from .answers import BadBody, json_unescaped, phrase, read_body, root_of
 from .background import Background, Callback
+from .clock import run_clock, stop_clock
 
-__all__ = ["Background", "BadBody", "Callback", "json_unescaped", "phrase", "read_body", "root_of"]
+__all__ = [
+    "Background",
+    "BadBody",
+    "Callback",
+    "json_unescaped",
+    "phrase",
+    "read_body",
+    "root_of",
+    "run_clock",
+    "stop_clock",
+]

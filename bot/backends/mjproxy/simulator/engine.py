@@ -25,7 +25,7 @@ from bot.backends.mjproxy.facts import (
     SUBMITTED,
 )
 from bot.backends.mjproxy.facts import SUCCESS as SUCCESS_STATUS
-from bot.backends.simkit import Background, Callback
+from bot.backends.simkit import Background, Callback, run_clock, stop_clock
 
 from .images import render_mp4, render_png
 from .tasks import IdMaker, buttons_after, described_text, is_single_image, job_hash, now_ms
@@ -138,24 +138,15 @@ class TaskEngine:
             self._start(next(iter(self._waiting)))
 
     def _stop_clock(self, task_id: str) -> None:
-        clock = self._meta[task_id].clock
-        if clock is not None and clock is not asyncio.current_task():
-            clock.cancel()
+        stop_clock(self._meta[task_id].clock)
         self._meta[task_id].clock = None
 
     # ---- the clock
 
     async def _run(self, task_id: str, seconds: float) -> None:
-        steps = self._progress_steps
-        pause = seconds / (steps + 1)
-        for step in range(1, steps + 1):
-            await asyncio.sleep(pause)
-            if task_id not in self._running:
-                return
-            self.set_progress(task_id, round(100 * step / (steps + 1)))
-        await asyncio.sleep(pause)
-        if task_id in self._running:
-            self.finish(task_id)
+        await run_clock(seconds, self._progress_steps, running=lambda: task_id in self._running,
+                        progress=lambda percent: self.set_progress(task_id, percent),
+                        finish=lambda: self.finish(task_id))
 
     # ---- changes of status; each returns its callback's delivery, if one goes out
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.backends.simkit import Background, Callback
+from bot.backends.simkit import Background, Callback, run_clock, stop_clock
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS, EXECUTING_STATUSES
 
 from .images import render_png
@@ -207,15 +207,9 @@ class JobEngine:
             self._meta[jobid].lifecycle = self._background.spawn(self._run_queued(jobid, self._job_seconds))
 
     async def _run(self, jobid: str, seconds: float, steps: int) -> None:
-        pause = seconds / (steps + 1)
-        for step in range(1, steps + 1):
-            await asyncio.sleep(pause)
-            if self.jobs[jobid]["status"] not in EXECUTING_STATUSES:
-                return
-            self.set_progress(jobid, round(100 * step / (steps + 1)))
-        await asyncio.sleep(pause)
-        if self.jobs[jobid]["status"] in EXECUTING_STATUSES:
-            await self.finish(jobid)
+        await run_clock(seconds, steps, running=lambda: self.jobs[jobid]["status"] in EXECUTING_STATUSES,
+                        progress=lambda percent: self.set_progress(jobid, percent),
+                        finish=lambda: self.finish(jobid))
 
     async def _run_queued(self, jobid: str, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -224,9 +218,7 @@ class JobEngine:
 
     def stop_clock(self, jobid: str) -> None:
         """Stop the job's clock, unless it is the caller."""
-        task = self._meta[jobid].lifecycle
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        stop_clock(self._meta[jobid].lifecycle)
         self._meta[jobid].lifecycle = None
 
     # ---- changes of status
