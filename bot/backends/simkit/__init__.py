@@ -3,7 +3,8 @@ of a simulated backend, none of its contract.
 
 answers.py reads a request's JSON body and writes JSON; background.py runs an engine's clocks and callback
 deliveries and wakes whoever waits for a change; clock.py is the job clock those tasks run; server.py serves
-a simulator on a port (HttpSimulator: start, close, base_url, the recorded requests, the outage switch).
+a simulator on a port (HttpSimulator: start, close, base_url, the recorded requests, the outage switch);
+injections.py queues the answers tests inject.
 
 Each backend's routes, bodies, codes, statuses and words stay in its own simulator; this package imports
 neither backend, both import it.
@@ -12,6 +13,7 @@ neither backend, both import it.
 from .answers import BadBody, json_unescaped, phrase, read_body, root_of
 from .background import Background, Callback
 from .clock import run_clock, stop_clock
+from .injections import InjectionQueue, Queued
 from .server import HttpSimulator, RecordedRequest
 
 __all__ = [
@@ -19,6 +21,8 @@ __all__ = [
     "BadBody",
     "Callback",
     "HttpSimulator",
+    "InjectionQueue",
+    "Queued",
     "RecordedRequest",
     "json_unescaped",
     "phrase",
