@@ -4,7 +4,7 @@ of a simulated backend, none of its contract.
 answers.py reads a request's JSON body and writes JSON; background.py runs an engine's clocks and callback
 deliveries and wakes whoever waits for a change; clock.py is the job clock those tasks run; server.py serves
 a simulator on a port (HttpSimulator: start, close, base_url, the recorded requests, the outage switch);
-injections.py queues the answers tests inject.
+injections.py queues the answers tests inject; images.py draws the made-up square every result image starts as.
 
 Each backend's routes, bodies, codes, statuses and words stay in its own simulator; this package imports
 neither backend, both import it.
@@ -13,7 +13,8 @@ neither backend, both import it.
 from .answers import BadBody, json_unescaped, phrase, read_body, root_of
 from .background import Background, Callback
 from .clock import run_clock, stop_clock
-from .injections import InjectionQueue, Queued
+from .images import mark, png_bytes, square
+from .injections import InjectionQueue
 from .server import HttpSimulator, RecordedRequest
 
 __all__ = [
@@ -22,12 +23,14 @@ __all__ = [
     "Callback",
     "HttpSimulator",
     "InjectionQueue",
-    "Queued",
     "RecordedRequest",
     "json_unescaped",
+    "mark",
     "phrase",
+    "png_bytes",
     "read_body",
     "root_of",
     "run_clock",
+    "square",
     "stop_clock",
 ]
