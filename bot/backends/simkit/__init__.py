@@ -4,7 +4,8 @@ of a simulated backend, none of its contract.
 answers.py reads a request's JSON body and writes JSON; background.py runs an engine's clocks and callback
 deliveries and wakes whoever waits for a change; clock.py is the job clock those tasks run; server.py serves
 a simulator on a port (HttpSimulator: start, close, base_url, the recorded requests, the outage switch);
-injections.py queues the answers tests inject; images.py draws the made-up square every result image starts as.
+injections.py queues the answers tests inject; images.py draws the made-up square every result image starts
+as; cli.py is the command line's common options and serving until a signal.
 
 Each backend's routes, bodies, codes, statuses and words stay in its own simulator; this package imports
 neither backend, both import it.
@@ -12,6 +13,7 @@ neither backend, both import it.
 
 from .answers import BadBody, json_unescaped, phrase, read_body, root_of
 from .background import Background, Callback
+from .cli import add_auth_arguments, add_clock_arguments, job_seconds_of, serve, token_of
 from .clock import run_clock, stop_clock
 from .images import mark, png_bytes, square
 from .injections import InjectionQueue
@@ -24,6 +26,9 @@ __all__ = [
     "HttpSimulator",
     "InjectionQueue",
     "RecordedRequest",
+    "add_auth_arguments",
+    "add_clock_arguments",
+    "job_seconds_of",
     "json_unescaped",
     "mark",
     "phrase",
@@ -31,6 +36,8 @@ __all__ = [
     "read_body",
     "root_of",
     "run_clock",
+    "serve",
     "square",
     "stop_clock",
+    "token_of",
 ]
