@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,7 @@ from bot.backends.mjproxy.facts import (
     SUBMITTED,
 )
 from bot.backends.mjproxy.facts import SUCCESS as SUCCESS_STATUS
-from bot.backends.simkit import Background, Callback, run_clock, stop_clock
+from bot.backends.simkit import Background, SimEngine, run_clock, stop_clock
 
 from .images import render_mp4, render_png
 from .tasks import IdMaker, buttons_after, described_text, is_single_image, job_hash, now_ms
@@ -44,7 +43,7 @@ class _Meta:
     notified: float = -1.0  # the order of the last change sent
 
 
-class TaskEngine:
+class TaskEngine(SimEngine):
     """Every task the proxy knows, its queue and slots, the files made and the callbacks sent.
 
     job_seconds None is manual mode: a task that got a slot stays SUBMITTED until progress(), complete() or
@@ -53,6 +52,7 @@ class TaskEngine:
 
     def __init__(self, *, job_seconds: float | None, progress_steps: int, max_running: int, queue_size: int,
                  callback_timeout: float) -> None:
+        super().__init__(callback_timeout=callback_timeout)
         self.tasks: dict[str, dict[str, Any]] = {}
         self.max_running_seen = 0
         self.max_running = max_running
@@ -65,23 +65,6 @@ class TaskEngine:
         self._running: dict[str, None] = {}
         self._waiting: dict[str, None] = {}
         self._files: dict[str, tuple[bytes, str]] = {}
-        # The clocks and callback deliveries, and the signal every change gives.
-        self._background = Background(callback_timeout=callback_timeout)
-
-    # ---- the engine's own lifecycle
-
-    def open(self) -> None:
-        """Start taking clocks and callbacks (with the loop running)."""
-        self._background.open()
-
-    async def close(self) -> None:
-        """Cancel clocks and pending callbacks, close the callback session; later changes send nothing."""
-        await self._background.close()
-
-    @property
-    def callbacks(self) -> list[Callback]:
-        """Every callback attempted, in the order they were delivered."""
-        return self._background.callbacks
 
     def file(self, name: str) -> tuple[bytes, str] | None:
         """A served file and its content type, by name."""
@@ -226,10 +209,6 @@ class TaskEngine:
     async def progress(self, task_id: str, percent: int) -> None:
         """Report progress on a task now and wait for its callback."""
         await Background.settle(self.set_progress(task_id, percent))
-
-    async def wait_until(self, done: Callable[[], bool], timeout: float) -> None:
-        """Wait until done() holds, checking it after every change."""
-        await self._background.wait_until(done, timeout)
 
     # ---- callbacks
 

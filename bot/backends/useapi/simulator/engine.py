@@ -7,12 +7,11 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.backends.simkit import Background, Callback, run_clock, stop_clock
+from bot.backends.simkit import Background, SimEngine, run_clock, stop_clock
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS, EXECUTING_STATUSES
 
 from .images import render_png
@@ -36,7 +35,7 @@ class _JobMeta:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class JobEngine:
+class JobEngine(SimEngine):
     """Every job the simulator knows, the ones executing now, the files they made and the callbacks sent.
 
     job_seconds None is manual mode: jobs run until complete() or fail(). Callbacks need open() first;
@@ -54,6 +53,7 @@ class JobEngine:
         callback_timeout: float,
         stale_seconds: float,
     ) -> None:
+        super().__init__(callback_timeout=callback_timeout)
         self.channel = channel
         self.server = server
         # Where the images of loaded jobs are served (http://host:port); the server sets it once bound.
@@ -69,28 +69,11 @@ class JobEngine:
         # Insertion-ordered set of executing jobids, so counting never scans finished jobs.
         self._executing: dict[str, None] = {}
         self._files: dict[str, bytes] = {}
-        # The clocks and callback deliveries, and the signal every job or callback change gives.
-        self._background = Background(callback_timeout=callback_timeout)
-
-    # ---- the engine's own lifecycle
-
-    def open(self) -> None:
-        """Start taking clocks and callbacks (with the loop running)."""
-        self._background.open()
-
-    async def close(self) -> None:
-        """Cancel job clocks and pending callbacks, close the callback session; later changes send nothing."""
-        await self._background.close()
 
     @property
     def tasks(self) -> frozenset[asyncio.Task[Any]]:
         """The clocks and callback deliveries still running."""
         return self._background.tasks
-
-    @property
-    def callbacks(self) -> list[Callback]:
-        """Every callback attempted, in the order they were delivered."""
-        return self._background.callbacks
 
     def file(self, name: str) -> bytes | None:
         """A result image by its served name."""
@@ -281,10 +264,6 @@ class JobEngine:
     async def progress(self, jobid: str, percent: int, *, preview: bool = False) -> None:
         """Report progress on a job now and wait for its callback to be delivered."""
         await Background.settle(self.set_progress(jobid, percent, preview=preview))
-
-    async def wait_until(self, done: Callable[[], bool], timeout: float) -> None:
-        """Wait until done() holds, checking it after every job or callback change."""
-        await self._background.wait_until(done, timeout)
 
     # ---- callbacks
 
