@@ -12,7 +12,7 @@ Each backend's routes, bodies, codes, statuses and words stay in its own simulat
 neither backend, both import it.
 """
 
-from .answers import BadBody, json_unescaped, phrase, read_body, root_of
+from .answers import BadBody, checked_body, json_unescaped, phrase, read_body, root_of
 from .background import Background, Callback
 from .cli import add_auth_arguments, add_clock_arguments, job_seconds_of, serve, token_of
 from .clock import run_clock, stop_clock
@@ -33,6 +33,7 @@ __all__ = [
     "SimEngine",
     "add_auth_arguments",
     "add_clock_arguments",
+    "checked_body",
     "job_seconds_of",
     "json_unescaped",
     "mark",

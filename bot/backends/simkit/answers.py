@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["BadBody", "json_unescaped", "phrase", "read_body", "root_of"]
+__all__ = ["BadBody", "checked_body", "json_unescaped", "phrase", "read_body", "root_of"]
 
 # Both backends write non-ASCII text as it is (useapi's prompts, the proxy's Chinese words), not as \u escapes.
 _DUMPS = partial(json.dumps, ensure_ascii=False)
@@ -55,3 +55,9 @@ async def read_body(request: web.Request) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise BadBody
     return data
+
+
+async def checked_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, {} without a body, for a handler behind a middleware that has already answered
+    a body that is not one; request.read() is cached, so the body is not read twice."""
+    return await read_body(request) or {}

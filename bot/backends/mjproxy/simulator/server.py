@@ -25,7 +25,7 @@ from bot.backends.mjproxy.facts import (
     SUCCESS,
     WAITING_FOR_MODAL,
 )
-from bot.backends.simkit import HttpSimulator, RecordedRequest
+from bot.backends.simkit import HttpSimulator, RecordedRequest, checked_body
 
 from . import answers as say
 from .commands import CommandRoutes
@@ -141,7 +141,7 @@ class Simulator(CommandRoutes, HttpSimulator):
     # ---- /submit
 
     async def _imagine(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await checked_body(request)
         invalid = say.check_base(body, ("prompt", "botType"))
         if invalid is not None:
             return invalid
@@ -159,7 +159,7 @@ class Simulator(CommandRoutes, HttpSimulator):
         return self._enqueued(task["id"])
 
     async def _action(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await checked_body(request)
         invalid = say.check_base(body, ("taskId", "customId"), ("enableRemix",))
         if invalid is not None:
             return invalid
@@ -208,7 +208,7 @@ class Simulator(CommandRoutes, HttpSimulator):
                      and task["properties"].get("custom_id") == custom_id and task["status"] != FAILURE), None)
 
     async def _modal(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await checked_body(request)
         invalid = say.check_base(body, ("taskId", "prompt", "maskBase64"))
         if invalid is not None:
             return invalid
@@ -252,7 +252,7 @@ class Simulator(CommandRoutes, HttpSimulator):
         return say.json_response(newest[:100])
 
     async def _list_by_condition(self, request: web.Request) -> web.Response:
-        ids = (await self._body(request)).get("ids")
+        ids = (await checked_body(request)).get("ids")
         if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
             return say.logic_failure("参数异常")  # List<string> binds from strings only
         wanted = {i.strip() for i in ids or [] if i.strip()}

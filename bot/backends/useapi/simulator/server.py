@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from bot.backends.simkit import HttpSimulator, RecordedRequest, read_body, root_of
+from bot.backends.simkit import HttpSimulator, RecordedRequest, checked_body, root_of
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS
 
 from .answers import (
@@ -28,11 +28,6 @@ from .engine import JobEngine
 from .injections import Injection, Injections
 
 __all__ = ["RecordedRequest", "Simulator"]
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    # The middleware already proved the body parses; request.read() is cached.
-    return await read_body(request) or {}
 
 
 class Simulator(CommandRoutes, HttpSimulator):
@@ -191,7 +186,7 @@ class Simulator(CommandRoutes, HttpSimulator):
     # ---- API handlers
 
     async def _imagine(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_imagine(body)
         if invalid is not None:
             return invalid
@@ -208,7 +203,7 @@ class Simulator(CommandRoutes, HttpSimulator):
         return json_response(200, job)
 
     async def _button(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_button(body, self.jobs)
         if invalid is not None:
             return invalid
