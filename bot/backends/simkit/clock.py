@@ -15,8 +15,8 @@ __all__ = ["run_clock", "stop_clock"]
 
 async def run_clock(seconds: float, steps: int, *, running: Callable[[], bool], progress: Callable[[int], object],
                     finish: Callable[[], object]) -> None:
-    """Over `seconds`, call progress(percent) `steps` times, evenly spaced, then finish() (awaited when it is a
-    coroutine); stop early, without finishing, as soon as running() no longer holds after a pause."""
+    """Over `seconds`, call progress(percent) `steps` times, evenly spaced, then finish() (awaited when it returns
+    a coroutine); stop early, without finishing, as soon as running() no longer holds after a pause."""
     pause = seconds / (steps + 1)
     for step in range(1, steps + 1):
         await asyncio.sleep(pause)
@@ -25,9 +25,10 @@ async def run_clock(seconds: float, steps: int, *, running: Callable[[], bool], 
         progress(round(100 * step / (steps + 1)))
     await asyncio.sleep(pause)
     if running():
-        # useapi's finish renders its images off the loop (a coroutine); the proxy's is immediate.
+        # useapi's finish renders its images off the loop (a coroutine); the proxy's is immediate. What either
+        # returns besides (the callback's delivery, a task) is not waited for: the clock ends with the job.
         finished = finish()
-        if inspect.isawaitable(finished):
+        if inspect.iscoroutine(finished):
             await finished
 
 
