@@ -8,16 +8,14 @@ whose codes 21 ("already exists"), 23 and 24 trueai defines in Dto/ReturnCode.cs
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from functools import partial
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
 from bot.backends.mjproxy.facts import MAX_NOTIFY_HOOK, MAX_STATE
+from bot.backends.simkit import BadBody, json_unescaped, phrase, read_body, root_of
 
 __all__ = [
     "BadBody",
@@ -26,6 +24,7 @@ __all__ = [
     "json_response",
     "logic_failure",
     "outage_page",
+    "phrase",
     "read_body",
     "root_of",
     "submit_result",
@@ -61,13 +60,9 @@ BANNED_WORDS = ("forbidden",)  # the simulated proxy's banned-word list
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+);base64,(?P<data>[A-Za-z0-9+/=\s]+)$")
 
 
-class BadBody(Exception):
-    """The request body is not a JSON object."""
-
-
 def json_response(data: Any, status: int = 200) -> web.Response:
     """data as JSON, unicode unescaped as System.Text.Json's relaxed encoder writes it."""
-    return web.json_response(data, status=status, dumps=partial(json.dumps, ensure_ascii=False))
+    return json_unescaped(data, status)
 
 
 def submit_result(code: int, description: str, result: str | None = None, *, http_status: int = 200,
@@ -89,41 +84,12 @@ def text_response(status: int, words: str) -> web.Response:
     return web.Response(status=status, text=words, content_type="text/plain")
 
 
-def phrase(status: int) -> str:
-    """The HTTP reason phrase of a status, "Error" for the ones HTTP does not name."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 def outage_page(status: int) -> web.Response:
     """What a reverse proxy in front of a down mj-proxy answers: HTML, not JSON."""
     title = f"{status} {phrase(status)}"
     page = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center><hr>" \
            "<center>nginx</center></body></html>"
     return web.Response(status=status, text=page, content_type="text/html")
-
-
-def root_of(request: web.Request) -> str:
-    """scheme://host as the caller reached us, where a task's images are served."""
-    return f"{request.scheme}://{request.host}"
-
-
-async def read_body(request: web.Request) -> dict[str, Any] | None:
-    """The JSON object the request carries, None without a body; BadBody for anything else."""
-    if not request.body_exists:
-        return None
-    raw = await request.read()
-    if not raw.strip():
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise BadBody from None
-    if not isinstance(data, dict):
-        raise BadBody
-    return data
 
 
 def _binds(body: dict[str, Any], strings: tuple[str, ...], bools: tuple[str, ...] = ()) -> bool:

@@ -23,6 +23,7 @@ from bot.backends.mjproxy.facts import (
     MAX_BLEND,
     MIN_BLEND,
 )
+from bot.backends.simkit import checked_body
 
 from . import answers as say
 from .controls import TaskControls
@@ -70,10 +71,6 @@ class CommandRoutes(TaskControls):
             return None
         return say.submit_result(CODE_BANNED_PROMPT, say.BANNED, promptEn=prompt, bannedWord=word)
 
-    @staticmethod
-    async def _body(request: web.Request) -> dict[str, Any]:
-        return await say.read_body(request) or {}  # the middleware proved it parses; the read is cached
-
     def _file(self, request: web.Request, body: dict[str, Any], action: str, prompt: str,
               description: str) -> dict[str, Any]:
         task = new_task(self.engine.ids.task_id(), action=action, prompt=prompt, state=body.get("state"),
@@ -86,7 +83,7 @@ class CommandRoutes(TaskControls):
     # ---- the routes
 
     async def _describe(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await checked_body(request)
         invalid = say.check_base(body, ("base64", "link", "botType"))
         if invalid is not None:
             return invalid
@@ -106,7 +103,7 @@ class CommandRoutes(TaskControls):
         return self._enqueued(task["id"])
 
     async def _blend(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await checked_body(request)
         invalid = say.check_base(body, ("botType",))
         if invalid is not None:
             return invalid

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from bot.backends.mjproxy.facts import FINAL_STATUSES
+from bot.backends.simkit import EngineControls
 
 from .engine import TaskEngine
 
@@ -14,7 +14,7 @@ __all__ = ["TaskControls"]
 SIMULATED_FAILURE = "Midjourney could not finish this task (simulated)"
 
 
-class TaskControls:
+class TaskControls(EngineControls):
     """What tests do to and read from the simulator's tasks; the Simulator is one, around its `engine`."""
 
     engine: TaskEngine
@@ -25,11 +25,6 @@ class TaskControls:
     def tasks(self) -> dict[str, dict[str, Any]]:
         """Every task by id, as GET /task/{id}/fetch answers it; tests may edit them in place."""
         return self.engine.tasks
-
-    @property
-    def callbacks(self) -> list[tuple[str, dict[str, Any], int | None]]:
-        """Every callback attempted: (notifyHook, body, the receiver's status or None when it failed)."""
-        return self.engine.callbacks
 
     @property
     def running(self) -> list[str]:
@@ -84,14 +79,8 @@ class TaskControls:
 
     async def wait_status(self, task_id: str, status: str, timeout: float = 5.0) -> dict[str, Any]:
         """Wait until a task has this status and return it."""
-        await self.engine.wait_until(lambda: self.tasks[task_id]["status"] == status, timeout)
-        return copy.deepcopy(self.tasks[task_id])
+        return await self._copy_when(self.tasks, task_id, lambda task: task["status"] == status, timeout)
 
     async def wait_final(self, task_id: str, timeout: float = 5.0) -> dict[str, Any]:
         """Wait until a task is SUCCESS, FAILURE or CANCEL and return it."""
-        await self.engine.wait_until(lambda: self.tasks[task_id]["status"] in FINAL_STATUSES, timeout)
-        return copy.deepcopy(self.tasks[task_id])
-
-    async def wait_callbacks(self, count: int, timeout: float = 5.0) -> None:
-        """Wait until at least `count` callbacks were attempted."""
-        await self.engine.wait_until(lambda: len(self.callbacks) >= count, timeout)
+        return await self._copy_when(self.tasks, task_id, lambda task: task["status"] in FINAL_STATUSES, timeout)

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import logging
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
-
-import aiohttp
 
 from bot.backends.mjproxy.facts import (
     CANCEL_REASON,
@@ -28,13 +24,12 @@ from bot.backends.mjproxy.facts import (
     SUBMITTED,
 )
 from bot.backends.mjproxy.facts import SUCCESS as SUCCESS_STATUS
+from bot.backends.simkit import Background, SimEngine, run_clock, stop_clock
 
 from .images import render_mp4, render_png
 from .tasks import IdMaker, buttons_after, described_text, is_single_image, job_hash, now_ms
 
 __all__ = ["TaskEngine"]
-
-log = logging.getLogger(__name__)
 
 # TaskStatusExtensions.GetOrder: what NotifyService compares; IN_PROGRESS adds its percentage / 100.
 _ORDER = {NOT_START: 0.0, SUBMITTED: 1.0, IN_PROGRESS: 3.0, FAILURE: 4.0, SUCCESS_STATUS: 5.0}
@@ -48,7 +43,7 @@ class _Meta:
     notified: float = -1.0  # the order of the last change sent
 
 
-class TaskEngine:
+class TaskEngine(SimEngine):
     """Every task the proxy knows, its queue and slots, the files made and the callbacks sent.
 
     job_seconds None is manual mode: a task that got a slot stays SUBMITTED until progress(), complete() or
@@ -57,44 +52,19 @@ class TaskEngine:
 
     def __init__(self, *, job_seconds: float | None, progress_steps: int, max_running: int, queue_size: int,
                  callback_timeout: float) -> None:
+        super().__init__(callback_timeout=callback_timeout)
         self.tasks: dict[str, dict[str, Any]] = {}
-        self.callbacks: list[tuple[str, dict[str, Any], int | None]] = []
         self.max_running_seen = 0
         self.max_running = max_running
         self.queue_size = queue_size
         self.ids = IdMaker()
         self._job_seconds = job_seconds
         self._progress_steps = max(0, progress_steps)
-        self._callback_timeout = callback_timeout
         self._meta: dict[str, _Meta] = {}
         # Insertion-ordered sets: the slots taken, and the queue in the order it is served.
         self._running: dict[str, None] = {}
         self._waiting: dict[str, None] = {}
         self._files: dict[str, tuple[bytes, str]] = {}
-        self._spawned: set[asyncio.Task[Any]] = set()
-        # Replaced on every change, so waiters need no polling.
-        self._changed = asyncio.Event()
-        self._closed = False
-        self._session: aiohttp.ClientSession | None = None
-
-    # ---- the engine's own lifecycle
-
-    def open(self) -> None:
-        """Start taking clocks and callbacks (with the loop running)."""
-        self._closed = False
-        self._session = aiohttp.ClientSession()
-
-    async def close(self) -> None:
-        """Cancel clocks and pending callbacks, close the callback session; later changes send nothing."""
-        self._closed = True
-        spawned = list(self._spawned)
-        for task in spawned:
-            task.cancel()
-        await asyncio.gather(*spawned, return_exceptions=True)
-        self._spawned.clear()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
 
     def file(self, name: str) -> tuple[bytes, str] | None:
         """A served file and its content type, by name."""
@@ -120,7 +90,7 @@ class TaskEngine:
         """Know a new task (NOT_START or MODAL); it is neither queued nor reported yet."""
         self.tasks[task["id"]] = task
         self._meta[task["id"]] = _Meta(root=root)
-        self._notify()
+        self._background.notify()
 
     def enqueue(self, task_id: str) -> int | None:
         """Start the task if a slot is free (None), else queue it and return how many wait ahead of it."""
@@ -130,7 +100,7 @@ class TaskEngine:
             self._start(task_id)
             return None
         self._waiting[task_id] = None
-        self._notify()
+        self._background.notify()
         return len(self._waiting) - 1
 
     def _start(self, task_id: str) -> None:
@@ -141,7 +111,7 @@ class TaskEngine:
         self.tasks[task_id].update(status=SUBMITTED, startTime=now_ms(), progress="0%")
         self.send_callback(task_id)
         if self._job_seconds is not None:
-            self._meta[task_id].clock = self._spawn(self._run(task_id, self._job_seconds))
+            self._meta[task_id].clock = self._background.spawn(self._run(task_id, self._job_seconds))
 
     def _release(self, task_id: str) -> None:
         self._running.pop(task_id, None)
@@ -151,24 +121,15 @@ class TaskEngine:
             self._start(next(iter(self._waiting)))
 
     def _stop_clock(self, task_id: str) -> None:
-        clock = self._meta[task_id].clock
-        if clock is not None and clock is not asyncio.current_task():
-            clock.cancel()
+        stop_clock(self._meta[task_id].clock)
         self._meta[task_id].clock = None
 
     # ---- the clock
 
     async def _run(self, task_id: str, seconds: float) -> None:
-        steps = self._progress_steps
-        pause = seconds / (steps + 1)
-        for step in range(1, steps + 1):
-            await asyncio.sleep(pause)
-            if task_id not in self._running:
-                return
-            self.set_progress(task_id, round(100 * step / (steps + 1)))
-        await asyncio.sleep(pause)
-        if task_id in self._running:
-            self.finish(task_id)
+        await run_clock(seconds, self._progress_steps, running=lambda: task_id in self._running,
+                        progress=lambda percent: self.set_progress(task_id, percent),
+                        finish=lambda: self.finish(task_id))
 
     # ---- changes of status; each returns its callback's delivery, if one goes out
 
@@ -239,30 +200,21 @@ class TaskEngine:
     async def complete(self, task_id: str) -> None:
         """Complete a task now (queued, running or waiting for its modal) and wait for its callback."""
         if self.tasks[task_id]["status"] not in FINAL_STATUSES:
-            await self._await(self.finish(task_id))
+            await Background.settle(self.finish(task_id))
 
     async def fail_now(self, task_id: str, reason: str) -> None:
         """Fail a task now and wait for its callback."""
-        await self._await(self.fail(task_id, reason))
+        await Background.settle(self.fail(task_id, reason))
 
     async def progress(self, task_id: str, percent: int) -> None:
         """Report progress on a task now and wait for its callback."""
-        await self._await(self.set_progress(task_id, percent))
-
-    async def wait_until(self, done: Callable[[], bool], timeout: float) -> None:
-        """Wait until done() holds, checking it after every change."""
-        async with asyncio.timeout(timeout):
-            while True:
-                changed = self._changed
-                if done():
-                    return
-                await changed.wait()
+        await Background.settle(self.set_progress(task_id, percent))
 
     # ---- callbacks
 
     def send_callback(self, task_id: str) -> asyncio.Task[None] | None:
         """POST the task as it is now to its notifyHook, unless an equal or newer change was sent already."""
-        self._notify()
+        self._background.notify()
         task = self.tasks[task_id]
         meta = self._meta[task_id]
         order = _ORDER.get(task["status"], 0.0)
@@ -274,42 +226,4 @@ class TaskEngine:
         url = task["properties"].get("notifyHook")
         if not url:
             return None
-        return self._spawn(self._deliver(meta.lock, url, copy.deepcopy(task)))
-
-    async def _deliver(self, lock: asyncio.Lock, url: str, payload: dict[str, Any]) -> None:
-        async with lock:
-            status: int | None = None
-            try:
-                if self._session is None:
-                    raise RuntimeError("simulator is not serving")
-                timeout = aiohttp.ClientTimeout(total=self._callback_timeout)
-                async with self._session.post(url, json=payload, timeout=timeout) as response:
-                    status = response.status
-                    await response.read()
-            except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
-                log.info("simulated callback to %s failed: %r", url, exc)
-            self.callbacks.append((url, payload, status))
-            self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
-        if self._closed:
-            coro.close()
-            return None
-        task = asyncio.get_running_loop().create_task(coro)
-        self._spawned.add(task)
-        task.add_done_callback(self._reap)
-        return task
-
-    def _reap(self, task: asyncio.Task[Any]) -> None:
-        self._spawned.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("simulator task failed", exc_info=task.exception())
-
-    @staticmethod
-    async def _await(task: asyncio.Task[None] | None) -> None:
-        if task is not None:
-            await asyncio.shield(task)
+        return self._background.deliver(meta.lock, url, copy.deepcopy(task))

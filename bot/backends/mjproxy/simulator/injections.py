@@ -20,6 +20,7 @@ from bot.backends.mjproxy.facts import (
     CODE_VALIDATION_ERROR,
     FAILURE,
 )
+from bot.backends.simkit import InjectionQueue
 
 from .answers import (
     BAD_PARAMS,
@@ -53,29 +54,19 @@ class Injection:
     remaining: int
 
 
-class Injections:
+class Injections(InjectionQueue[Injection]):
     """The queued injections, first queued first used."""
 
     def __init__(self, engine: TaskEngine) -> None:
+        super().__init__()
         self._engine = engine
-        self._queued: list[Injection] = []
 
     def add(self, injection: Injection) -> None:
         """Queue an injection after the ones already queued; codes that make a task cannot be injected."""
         if injection.body is None and injection.value < 100 and injection.value not in _MADE_UP:
             raise ValueError(f"code {injection.value} makes a task: get it for real (a free slot gives 1, "
                              "max_running gives 22, Custom Zoom gives 21) or inject it with a body")
-        self._queued.append(injection)
-
-    def take(self, path: str) -> Injection | None:
-        """The first injection for this path, counted as used; None when there is none."""
-        for injection in self._queued:
-            if injection.remaining > 0 and path.endswith(injection.endpoint):
-                injection.remaining -= 1
-                if injection.remaining == 0:
-                    self._queued.remove(injection)
-                return injection
-        return None
+        super().add(injection)
 
     def answer(self, injection: Injection, request: web.Request, body: dict[str, Any]) -> web.Response:
         """The injected answer: the test's body, else the proxy's for that code or status and call."""

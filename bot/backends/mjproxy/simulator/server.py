@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator, Collection
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -26,6 +25,7 @@ from bot.backends.mjproxy.facts import (
     SUCCESS,
     WAITING_FOR_MODAL,
 )
+from bot.backends.simkit import HttpSimulator, RecordedRequest, checked_body
 
 from . import answers as say
 from .commands import CommandRoutes
@@ -38,18 +38,7 @@ __all__ = ["RecordedRequest", "Simulator"]
 _REMIXABLE = frozenset({"VARIATION", "PAN", "VIDEO"})  # and every reroll (TaskService.SubmitAction)
 
 
-@dataclass
-class RecordedRequest:
-    """One request the simulator received."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-
-
-class Simulator(CommandRoutes):
+class Simulator(CommandRoutes, HttpSimulator):
     """An mj-proxy on loopback: its queue and slots, tasks on a clock, notifyHook callbacks, codes on demand.
 
     token None accepts any caller (the bot's embedded default). accept_bearer takes `Authorization: Bearer
@@ -65,6 +54,7 @@ class Simulator(CommandRoutes):
                  queue_size: int = 10, queue_full_code: int = CODE_QUEUE_REJECTED, accept_bearer: bool = True,
                  strict_remix: bool = False, callback_timeout: float = 5.0,
                  speeds: Collection[str] = tuple(SPEED_MODES)) -> None:
+        super().__init__(api_path="/mj")
         self.engine = TaskEngine(job_seconds=job_seconds, progress_steps=progress_steps, max_running=max_running,
                                  queue_size=queue_size, callback_timeout=callback_timeout)
         self._token = token
@@ -73,13 +63,9 @@ class Simulator(CommandRoutes):
         self.strict_remix = strict_remix
         self.account_remix = False
         self.speeds = set(speeds)  # tests may change it: the speed bases served from the next request on
-        self.requests: list[RecordedRequest] = []
         # How often the proxy's queue was full (code 23, or 9): a relay that counts its slots never causes it.
         self.queue_full_answers = 0
         self._injections = Injections(self.engine)
-        self._outage: int | None = None
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
 
     # ---- lifecycle of the server itself
 
@@ -101,41 +87,6 @@ class Simulator(CommandRoutes):
         app.cleanup_ctx.append(self._resources)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Serve on host:port (0 picks a free port); base_url tells where."""
-        if self._runner is not None:
-            raise RuntimeError("simulator already started")
-        runner = web.AppRunner(self.make_app(), shutdown_timeout=2.0, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        public_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - naming it, not binding
-        self._base_url = f"http://{public_host}:{runner.addresses[0][1]}/mj"
-
-    async def close(self) -> None:
-        """Stop serving, cancel task clocks and pending callbacks."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        """The API root, e.g. http://127.0.0.1:PORT/mj."""
-        if self._base_url is None:
-            raise RuntimeError("simulator not started")
-        return self._base_url
-
     async def _resources(self, _app: web.Application) -> AsyncIterator[None]:
         self.engine.open()
         try:
@@ -145,17 +96,9 @@ class Simulator(CommandRoutes):
 
     # ---- controls for tests
 
-    def calls(self, path_suffix: str) -> list[RecordedRequest]:
-        """The recorded requests whose path ends with path_suffix, e.g. "submit/action"."""
-        return [r for r in self.requests if r.path.endswith(path_suffix)]
-
     def inject(self, endpoint: str, code_or_status: int, body: dict[str, Any] | None = None, times: int = 1) -> None:
         """Answer the next `times` calls whose path ends with endpoint: a result code (< 100) or HTTP status."""
         self._injections.add(Injection(endpoint, code_or_status, body, times))
-
-    def set_outage(self, down: bool, *, status: int = 503) -> None:
-        """While down, every /mj request answers status with a reverse proxy's HTML page."""
-        self._outage = status if down else None
 
     def set_account_remix(self, on: bool) -> None:
         """Remix on the proxy's Midjourney account: every V, Vary, pan and 🔄 press then waits for its modal."""
@@ -166,12 +109,7 @@ class Simulator(CommandRoutes):
     def _middleware(self) -> Middleware:
         @web.middleware
         async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-            try:
-                body, bad_body = await say.read_body(request), False
-            except say.BadBody:
-                body, bad_body = None, True
-            self.requests.append(RecordedRequest(request.method, request.path, dict(request.query),
-                                                 dict(request.headers), body))
+            body, bad_body = await self._record(request)
             mode = mode_of(request.path)
             api = request.path.startswith("/mj/") or mode is not None
             if api and self._outage is not None:
@@ -203,7 +141,7 @@ class Simulator(CommandRoutes):
     # ---- /submit
 
     async def _imagine(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await checked_body(request)
         invalid = say.check_base(body, ("prompt", "botType"))
         if invalid is not None:
             return invalid
@@ -221,7 +159,7 @@ class Simulator(CommandRoutes):
         return self._enqueued(task["id"])
 
     async def _action(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await checked_body(request)
         invalid = say.check_base(body, ("taskId", "customId"), ("enableRemix",))
         if invalid is not None:
             return invalid
@@ -270,7 +208,7 @@ class Simulator(CommandRoutes):
                      and task["properties"].get("custom_id") == custom_id and task["status"] != FAILURE), None)
 
     async def _modal(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await checked_body(request)
         invalid = say.check_base(body, ("taskId", "prompt", "maskBase64"))
         if invalid is not None:
             return invalid
@@ -314,7 +252,7 @@ class Simulator(CommandRoutes):
         return say.json_response(newest[:100])
 
     async def _list_by_condition(self, request: web.Request) -> web.Response:
-        ids = (await self._body(request)).get("ids")
+        ids = (await checked_body(request)).get("ids")
         if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
             return say.logic_failure("参数异常")  # List<string> binds from strings only
         wanted = {i.strip() for i in ids or [] if i.strip()}

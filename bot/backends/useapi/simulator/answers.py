@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from functools import partial
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
+from bot.backends.simkit import json_unescaped, phrase
 from bot.backends.useapi.facts import (
     BLEND_DIMENSIONS,
     CUSTOM_ZOOM,
@@ -62,14 +61,9 @@ _FORBIDDEN = re.compile(r"\bforbidden\b", re.IGNORECASE)
 _BAD_PARAM = re.compile(r"--(badparam)\b")
 
 
-class BadBody(Exception):
-    """The request body is not a JSON object."""
-
-
 def json_response(status: int, data: Any) -> web.Response:
     """data as JSON, unicode unescaped as useapi sends it; 596 with useapi's own reason phrase."""
-    reason = "Pending mod message" if status == 596 else None
-    return web.json_response(data, status=status, reason=reason, dumps=partial(json.dumps, ensure_ascii=False))
+    return json_unescaped(data, status, "Pending mod message" if status == 596 else None)
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
@@ -77,39 +71,10 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
     return json_response(status, {"error": message, **extra, "code": status})
 
 
-def phrase(status: int) -> str:
-    """The HTTP reason phrase of a status, "Error" for the ones HTTP does not name."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 def outage_page(status: int) -> web.Response:
     """What a proxy in front of a down useapi answers: HTML, not JSON."""
     page = f"<html><body><h1>{status} {phrase(status)}</h1></body></html>"
     return web.Response(status=status, text=page, content_type="text/html")
-
-
-def root_of(request: web.Request) -> str:
-    """scheme://host as the caller reached us, where a job's images are served."""
-    return f"{request.scheme}://{request.host}"
-
-
-async def read_body(request: web.Request) -> dict[str, Any] | None:
-    """The JSON object the request carries, None without a body; BadBody for anything else."""
-    if not request.body_exists:
-        return None
-    raw = await request.read()
-    if not raw.strip():
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise BadBody from None
-    if not isinstance(data, dict):
-        raise BadBody
-    return data
 
 
 def check_common(body: dict[str, Any], *, max_jobs: bool = True) -> web.Response | None:

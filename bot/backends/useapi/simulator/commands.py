@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.backends.simkit import checked_body, root_of
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS, SPEED_COMMANDS
 
 from .answers import (
@@ -20,19 +21,12 @@ from .answers import (
     check_seed,
     error,
     json_response,
-    read_body,
     refusal,
-    root_of,
 )
 from .controls import JobControls
 from .jobs import now_iso
 
 __all__ = ["CommandRoutes"]
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    # The middleware already proved the body parses; request.read() is cached.
-    return await read_body(request) or {}
 
 
 class CommandRoutes(JobControls):
@@ -77,7 +71,7 @@ class CommandRoutes(JobControls):
     # ---- the commands that make a job
 
     async def _describe(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_describe(body)
         if invalid is not None:
             return invalid
@@ -88,7 +82,7 @@ class CommandRoutes(JobControls):
         return self._start(request, body, "describe", None, describeUrl=url)
 
     async def _blend(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_blend(body)
         if invalid is not None:
             return invalid
@@ -104,7 +98,7 @@ class CommandRoutes(JobControls):
         return self._start(request, body, "blend", prompt, **echoed)
 
     async def _seed(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_seed(body, self.jobs)
         if invalid is not None:
             return invalid
@@ -122,7 +116,7 @@ class CommandRoutes(JobControls):
         return json_response(200, job)
 
     async def _remix(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_common(body, max_jobs=False)
         if invalid is not None:
             return invalid
@@ -130,7 +124,7 @@ class CommandRoutes(JobControls):
         return self._settled(request, body, "remix", REMIX_REPLY[self.remix_on])
 
     async def _speed(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_common(body, max_jobs=False)
         if invalid is not None:
             return invalid

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from bot.backends.simkit import EngineControls
 from bot.backends.useapi.facts import EXECUTING_STATUSES
 
 from .engine import JobEngine
@@ -12,7 +12,7 @@ from .engine import JobEngine
 __all__ = ["JobControls"]
 
 
-class JobControls:
+class JobControls(EngineControls):
     """What tests do to and read from the simulator's jobs; the Simulator is one, around its `engine`."""
 
     engine: JobEngine
@@ -41,11 +41,6 @@ class JobControls:
     def jobs(self) -> dict[str, dict[str, Any]]:
         """Every job by jobid, as GET jobs/?jobid= answers it; tests may edit them in place."""
         return self.engine.jobs
-
-    @property
-    def callbacks(self) -> list[tuple[str, dict[str, Any], int | None]]:
-        """Every callback attempted: (replyUrl, body, the receiver's status or None when it failed)."""
-        return self.engine.callbacks
 
     @property
     def max_executing_seen(self) -> int:
@@ -84,14 +79,8 @@ class JobControls:
 
     async def wait_final(self, jobid: str, timeout: float = 5.0) -> dict[str, Any]:
         """Wait until a job is no longer executing and return it."""
-        await self.engine.wait_until(lambda: self.jobs[jobid]["status"] not in EXECUTING_STATUSES, timeout)
-        return copy.deepcopy(self.jobs[jobid])
+        return await self._copy_when(self.jobs, jobid, lambda job: job["status"] not in EXECUTING_STATUSES, timeout)
 
     async def wait_status(self, jobid: str, status: str, timeout: float = 5.0) -> dict[str, Any]:
         """Wait until a job has this status and return it."""
-        await self.engine.wait_until(lambda: self.jobs[jobid]["status"] == status, timeout)
-        return copy.deepcopy(self.jobs[jobid])
-
-    async def wait_callbacks(self, count: int, timeout: float = 5.0) -> None:
-        """Wait until at least `count` callbacks were attempted."""
-        await self.engine.wait_until(lambda: len(self.callbacks) >= count, timeout)
+        return await self._copy_when(self.jobs, jobid, lambda job: job["status"] == status, timeout)

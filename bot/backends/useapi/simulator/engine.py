@@ -7,13 +7,11 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
+from bot.backends.simkit import Background, SimEngine, run_clock, stop_clock
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS, EXECUTING_STATUSES
 
 from .images import render_png
@@ -37,7 +35,7 @@ class _JobMeta:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class JobEngine:
+class JobEngine(SimEngine):
     """Every job the simulator knows, the ones executing now, the files they made and the callbacks sent.
 
     job_seconds None is manual mode: jobs run until complete() or fail(). Callbacks need open() first;
@@ -55,52 +53,27 @@ class JobEngine:
         callback_timeout: float,
         stale_seconds: float,
     ) -> None:
+        super().__init__(callback_timeout=callback_timeout)
         self.channel = channel
         self.server = server
         # Where the images of loaded jobs are served (http://host:port); the server sets it once bound.
         self.root: str | None = None
         self.jobs: dict[str, dict[str, Any]] = {}
-        self.callbacks: list[tuple[str, dict[str, Any], int | None]] = []
         self.max_executing_seen = 0
         self.ids = IdMaker()
         self._job_seconds = job_seconds
         self._progress_steps = max(0, progress_steps)
         self._image_bytes = image_bytes
-        self._callback_timeout = callback_timeout
         self._stale_seconds = stale_seconds
         self._meta: dict[str, _JobMeta] = {}
         # Insertion-ordered set of executing jobids, so counting never scans finished jobs.
         self._executing: dict[str, None] = {}
         self._files: dict[str, bytes] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # Replaced on every job or callback change, so waiters need no polling.
-        self._changed = asyncio.Event()
-        self._closed = False
-        self._session: aiohttp.ClientSession | None = None
-
-    # ---- the engine's own lifecycle
-
-    def open(self) -> None:
-        """Start taking clocks and callbacks (with the loop running)."""
-        self._closed = False
-        self._session = aiohttp.ClientSession()
-
-    async def close(self) -> None:
-        """Cancel job clocks and pending callbacks, close the callback session; later changes send nothing."""
-        self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
 
     @property
     def tasks(self) -> frozenset[asyncio.Task[Any]]:
         """The clocks and callback deliveries still running."""
-        return frozenset(self._tasks)
+        return self._background.tasks
 
     def file(self, name: str) -> bytes | None:
         """A result image by its served name."""
@@ -197,7 +170,7 @@ class JobEngine:
             if job["status"] in EXECUTING_STATUSES:
                 self._executing[jobid] = None
         self.max_executing_seen = max(self.max_executing_seen, len(self._executing))
-        self._notify()
+        self._background.notify()
 
     # ---- the clock
 
@@ -209,23 +182,17 @@ class JobEngine:
         if self._job_seconds is not None:
             # Midjourney shows no percentages while it describes an image or looks a seed up: no progress steps.
             steps = 0 if self.jobs[jobid].get("verb") in ("describe", "seed_async") else self._progress_steps
-            self._meta[jobid].lifecycle = self._spawn(self._run(jobid, self._job_seconds, steps))
+            self._meta[jobid].lifecycle = self._background.spawn(self._run(jobid, self._job_seconds, steps))
 
     def complete_queued_later(self, jobid: str) -> None:
         """A queued job (504) still completes after job_seconds, as Midjourney would; none in manual mode."""
         if self._job_seconds is not None:
-            self._meta[jobid].lifecycle = self._spawn(self._run_queued(jobid, self._job_seconds))
+            self._meta[jobid].lifecycle = self._background.spawn(self._run_queued(jobid, self._job_seconds))
 
     async def _run(self, jobid: str, seconds: float, steps: int) -> None:
-        pause = seconds / (steps + 1)
-        for step in range(1, steps + 1):
-            await asyncio.sleep(pause)
-            if self.jobs[jobid]["status"] not in EXECUTING_STATUSES:
-                return
-            self.set_progress(jobid, round(100 * step / (steps + 1)))
-        await asyncio.sleep(pause)
-        if self.jobs[jobid]["status"] in EXECUTING_STATUSES:
-            await self.finish(jobid)
+        await run_clock(seconds, steps, running=lambda: self.jobs[jobid]["status"] in EXECUTING_STATUSES,
+                        progress=lambda percent: self.set_progress(jobid, percent),
+                        finish=lambda: self.finish(jobid))
 
     async def _run_queued(self, jobid: str, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -234,9 +201,7 @@ class JobEngine:
 
     def stop_clock(self, jobid: str) -> None:
         """Stop the job's clock, unless it is the caller."""
-        task = self._meta[jobid].lifecycle
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        stop_clock(self._meta[jobid].lifecycle)
         self._meta[jobid].lifecycle = None
 
     # ---- changes of status
@@ -289,73 +254,26 @@ class JobEngine:
     async def complete(self, jobid: str) -> None:
         """Complete a job now (any status) and wait for its callback to be delivered."""
         self.stop_clock(jobid)
-        await self._await(await self.finish(jobid))
+        await Background.settle(await self.finish(jobid))
 
     async def fail(self, jobid: str, error: str) -> None:
         """Fail a job now and wait for its callback to be delivered."""
         self.stop_clock(jobid)
-        await self._await(self.set_final(jobid, "failed", error=error))
+        await Background.settle(self.set_final(jobid, "failed", error=error))
 
     async def progress(self, jobid: str, percent: int, *, preview: bool = False) -> None:
         """Report progress on a job now and wait for its callback to be delivered."""
-        await self._await(self.set_progress(jobid, percent, preview=preview))
-
-    async def wait_until(self, done: Callable[[], bool], timeout: float) -> None:
-        """Wait until done() holds, checking it after every job or callback change."""
-        async with asyncio.timeout(timeout):
-            while True:
-                changed = self._changed
-                if done():
-                    return
-                await changed.wait()
+        await Background.settle(self.set_progress(jobid, percent, preview=preview))
 
     # ---- callbacks
 
     def send_callback(self, jobid: str) -> asyncio.Task[None] | None:
         """POST the job as it is now to its replyUrl, after its earlier callbacks; wake the waiters."""
-        self._notify()
+        self._background.notify()
         job = self.jobs[jobid]
         url = job.get("replyUrl")
         if not url:
             return None
         payload = copy.deepcopy(job)
         payload["code"] = 200
-        return self._spawn(self._deliver(self._meta[jobid].lock, url, payload))
-
-    async def _deliver(self, lock: asyncio.Lock, url: str, payload: dict[str, Any]) -> None:
-        async with lock:
-            status: int | None = None
-            try:
-                if self._session is None:
-                    raise RuntimeError("simulator is not serving")
-                timeout = aiohttp.ClientTimeout(total=self._callback_timeout)
-                async with self._session.post(url, json=payload, timeout=timeout) as response:
-                    status = response.status
-                    await response.read()
-            except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
-                log.info("simulated callback to %s failed: %r", url, exc)
-            self.callbacks.append((url, payload, status))
-            self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
-        if self._closed:
-            coro.close()
-            return None
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._reap)
-        return task
-
-    def _reap(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("simulator task failed", exc_info=task.exception())
-
-    @staticmethod
-    async def _await(task: asyncio.Task[None] | None) -> None:
-        if task is not None:
-            await asyncio.shield(task)
+        return self._background.deliver(self._meta[jobid].lock, url, payload)

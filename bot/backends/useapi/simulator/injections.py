@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.backends.simkit import InjectionQueue, phrase, root_of
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS
 
-from .answers import MODERATED_BODY, PENDING_MOD_DETAILS, PENDING_MOD_ERROR, STATUS_ERRORS, phrase, root_of
+from .answers import MODERATED_BODY, PENDING_MOD_DETAILS, PENDING_MOD_ERROR, STATUS_ERRORS
 from .engine import JobEngine
 
 __all__ = ["Injection", "Injections"]
@@ -26,26 +27,12 @@ class Injection:
     complete_later: bool
 
 
-class Injections:
+class Injections(InjectionQueue[Injection]):
     """The queued injections, first queued first used; the default bodies file jobs as useapi would."""
 
     def __init__(self, engine: JobEngine) -> None:
+        super().__init__()
         self._engine = engine
-        self._queued: list[Injection] = []
-
-    def add(self, injection: Injection) -> None:
-        """Queue an injection after the ones already queued."""
-        self._queued.append(injection)
-
-    def take(self, path: str) -> Injection | None:
-        """The first injection for this path, counted as used; None when there is none."""
-        for injection in self._queued:
-            if injection.remaining > 0 and path.endswith(injection.endpoint):
-                injection.remaining -= 1
-                if injection.remaining == 0:
-                    self._queued.remove(injection)
-                return injection
-        return None
 
     def body(self, injection: Injection, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         """What the injected answer carries: the test's body, else useapi's for that status and call."""

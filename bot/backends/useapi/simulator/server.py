@@ -6,25 +6,22 @@ import asyncio
 import contextlib
 import hmac
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from bot.backends.simkit import HttpSimulator, RecordedRequest, checked_body, root_of
 from bot.backends.useapi.facts import DEFAULT_MAX_JOBS
 
 from .answers import (
     PENDING_MOD_DETAILS,
     PENDING_MOD_ERROR,
-    BadBody,
     check_button,
     check_imagine,
     error,
     json_response,
     outage_page,
-    read_body,
-    root_of,
 )
 from .commands import CommandRoutes
 from .engine import JobEngine
@@ -33,28 +30,12 @@ from .injections import Injection, Injections
 __all__ = ["RecordedRequest", "Simulator"]
 
 
-@dataclass
-class RecordedRequest:
-    """One request the simulator received."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-    raw_path: str = ""  # path and query as sent, before percent-decoding
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    # The middleware already proved the body parses; request.read() is cached.
-    return await read_body(request) or {}
-
-
-class Simulator(CommandRoutes):
+class Simulator(CommandRoutes, HttpSimulator):
     """useapi.net v2 on loopback: job lifecycle on a clock, replyUrl callbacks, maxJobs, every error on demand.
 
     The jobs live in `engine`, a JobEngine; JobControls gives its controls and state (jobs, callbacks...);
-    CommandRoutes the routes of describe, blend, seed_async and the settings commands.
+    CommandRoutes the routes of describe, blend, seed_async and the settings commands; HttpSimulator serving,
+    the recorded requests and the outage switch.
     """
 
     def __init__(
@@ -71,6 +52,7 @@ class Simulator(CommandRoutes):
         stale_seconds: float = 30 * 60.0,
         account_max_jobs: int = DEFAULT_MAX_JOBS,
     ) -> None:
+        super().__init__(api_path="/v2")
         self.engine = JobEngine(
             job_seconds=job_seconds,
             progress_steps=progress_steps,
@@ -83,16 +65,12 @@ class Simulator(CommandRoutes):
         self._token = token
         self._post_delay = post_delay
         self._account_max_jobs = account_max_jobs
-        self.requests: list[RecordedRequest] = []
         self.rejections_429 = 0
         self.remix_on = False
         self.speed = "fast"  # a Midjourney account's speed until /relax or /turbo
         self._injections = Injections(self.engine)
-        self._outage: int | None = None
         self._pending_mod = False
         self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
 
     # ---- lifecycle of the server itself
 
@@ -113,47 +91,9 @@ class Simulator(CommandRoutes):
         app.cleanup_ctx.append(self._resources)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Serve on host:port (0 picks a free port); base_url tells where."""
-        if self._runner is not None:
-            raise RuntimeError("simulator already started")
-        # No access log: every request is in `requests` already, and at INFO it drowned the bot's own log
-        # when the simulator runs embedded in the bot.
-        runner = web.AppRunner(self.make_app(), shutdown_timeout=2.0, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        started = False
-        try:
-            await site.start()
-            started = True
-        finally:
-            if not started:
-                await runner.cleanup()
-        self._runner = runner
-        bound_port = runner.addresses[0][1]
-        public_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - naming it, not binding
-        self.engine.root = f"http://{public_host}:{bound_port}"
-        self._base_url = f"{self.engine.root}/v2"
-
-    async def close(self) -> None:
-        """Stop serving, cancel job clocks and pending callbacks, close the callback session."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        """The API root, e.g. http://127.0.0.1:PORT/v2."""
-        if self._base_url is None:
-            raise RuntimeError("simulator not started")
-        return self._base_url
+    def _bound(self, root: str) -> None:
+        # Loaded jobs have no request's root: their images are served from where the simulator listens.
+        self.engine.root = root
 
     async def _on_shutdown(self, _app: web.Application) -> None:
         # Lets requests parked in post_delay answer at once instead of holding the shutdown.
@@ -169,10 +109,6 @@ class Simulator(CommandRoutes):
             await self.engine.close()
 
     # ---- controls for tests
-
-    def calls(self, path_suffix: str) -> list[RecordedRequest]:
-        """The recorded requests whose path ends with path_suffix, e.g. "jobs/button"."""
-        return [r for r in self.requests if r.path.endswith(path_suffix)]
 
     def inject(
         self,
@@ -191,10 +127,6 @@ class Simulator(CommandRoutes):
         """Answer every later POST after `seconds` (a slow useapi; 0 for prompt answers again)."""
         self._post_delay = seconds
 
-    def set_outage(self, down: bool, *, status: int = 503) -> None:
-        """While down, every API request answers status with a proxy's non-JSON page."""
-        self._outage = status if down else None
-
     def set_pending_mod(self, on: bool) -> None:
         """Turn the 596 state on or off (POST account/midjourney/{channel}/reset also clears it)."""
         self._pending_mod = on
@@ -209,21 +141,7 @@ class Simulator(CommandRoutes):
     def _middleware(self) -> Middleware:
         @web.middleware
         async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-            try:
-                body = await read_body(request)
-                bad_body = False
-            except BadBody:
-                body, bad_body = None, True
-            self.requests.append(
-                RecordedRequest(
-                    method=request.method,
-                    path=request.path,
-                    query=dict(request.query),
-                    headers=dict(request.headers),
-                    body=body,
-                    raw_path=request.raw_path,
-                )
-            )
+            body, bad_body = await self._record(request)
             if request.method == "POST" and self._post_delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), timeout=self._post_delay)
@@ -268,7 +186,7 @@ class Simulator(CommandRoutes):
     # ---- API handlers
 
     async def _imagine(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_imagine(body)
         if invalid is not None:
             return invalid
@@ -285,7 +203,7 @@ class Simulator(CommandRoutes):
         return json_response(200, job)
 
     async def _button(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await checked_body(request)
         invalid = check_button(body, self.jobs)
         if invalid is not None:
             return invalid
