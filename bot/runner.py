@@ -38,7 +38,7 @@ class InstanceLocked(Exception):
 
 @contextlib.contextmanager
 def instance_lock(database_path: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """Hold an OS lock beside the database: one bot per database, released even by `kill -9`."""
+    """Hold an OS lock beside the SQLite database: one bot per file, released even by `kill -9`."""
     lock_path = Path(f"{database_path}.lock")
     make_folder(database_path)
     owner_only(lock_path, create=True, database=database_path)
@@ -64,7 +64,8 @@ def instance_lock(database_path: str, wait: float = LOCK_WAIT_SECONDS) -> Iterat
 
 
 def execute(command: Command, *, lock: bool) -> int:
-    """Run `command` with the settings and a masked log; the exit status for the process."""
+    """Run `command` with the settings and a masked log, holding the instance lock when `lock` and the store is
+    SQLite; the exit status for the process."""
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -83,8 +84,10 @@ def execute(command: Command, *, lock: bool) -> int:
         return status
 
     try:
-        held = instance_lock(settings.DATABASE_PATH, settings.INSTANCE_LOCK_WAIT_SECONDS) if lock \
-            else contextlib.nullcontext()
+        # The lock keeps a second bot off an SQLite file. A PostgreSQL database is shared by design (several
+        # processes, the store's guarded updates): nothing is locked, nor made at DATABASE_PATH.
+        held = instance_lock(settings.DATABASE_PATH, settings.INSTANCE_LOCK_WAIT_SECONDS) \
+            if lock and settings.database_url is None else contextlib.nullcontext()
         with held:
             asyncio.run(command(settings, masker))
     except InstanceLocked as exc:
