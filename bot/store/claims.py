@@ -34,3 +34,16 @@ def needs_owner(since: str) -> str:
 # pass of any process releases the late failures that are past their window.
 MAY_NEED_OWNER: Final = (f"(status IN ({UNFINISHED_SQL}) OR NOT published OR (status = 'failed' "
                          f"AND backend_job_id IS NOT NULL AND error_kind IN ({LATE_KINDS_SQL})))")
+
+
+def claimable(me: str) -> str:
+    """The SQL condition of a queued job a process may claim: one whose working message is up (its filer posted
+    it), or that this process (`me`: its key's placeholder) holds. The filer posts that first message; a
+    process claiming the job first would post a second one beside it. A turn that falls on a job not yet
+    claimable is nobody else's: its filer takes it, or another process once its message is up."""
+    return f"(message_id IS NOT NULL OR claimed_by = {me})"
+
+
+# A job nobody holds yet is being filed (its filer holds it a moment later), unless it has waited this long:
+# then its filer died in between, and another process takes it over.
+FILING_SECONDS: Final = 10.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bot.jobs import COMPLETED, FAILED, QUEUED, RUNNING, SUBMITTING, ErrorKind, JobRecord
 from bot.relay.fairshare import pick
@@ -22,10 +23,19 @@ async def claim(store: Store, capacity: int = 3, now: float | None = None) -> Jo
     return await store.coordination.claim_next(capacity=capacity, now=moment, until=moment + LEASE, pick=pick)
 
 
+async def waiting(store: Store, **create: Any) -> JobRecord:
+    """A job filed as the relay files one: held by the process that filed it, its working message up."""
+    job = await new_job(store, **create)
+    assert await store.coordination.hold(job.id, time.time() + LEASE) is not None
+    shown = await store.jobs.set_message(job.id, 800_000_000_000_000_000 + job.id)
+    assert shown is not None
+    return shown
+
+
 async def test_a_claim_takes_the_fair_shares_pick_and_holds_it(store: Store) -> None:
     served = await running(store, owner=ALICE)  # Alice was served; Bob never was
-    alice = await new_job(store, owner=ALICE)
-    bob = await new_job(store, owner=BOB)
+    alice = await waiting(store, owner=ALICE)
+    bob = await waiting(store, owner=BOB)
     claimed = await claim(store)
     assert claimed is not None and claimed.id == bob.id
     assert (claimed.status, claimed.attempts, claimed.claimed_by) == (SUBMITTING, 1, store.coordination.me)
@@ -37,16 +47,16 @@ async def test_a_claim_takes_the_fair_shares_pick_and_holds_it(store: Store) -> 
 
 async def test_a_claim_never_passes_the_capacity(store: Store) -> None:
     await running(store)
-    waiting = [await new_job(store, owner=owner) for owner in (ALICE, BOB, CAROL)]
+    filed = [await waiting(store, owner=owner) for owner in (ALICE, BOB, CAROL)]
     assert await claim(store, capacity=1) is None, "the one slot is taken"
     assert (await claim(store, capacity=2)) is not None
     assert await claim(store, capacity=2) is None
     assert {j.status for j in await store.jobs.in_states((QUEUED,))} == {QUEUED}
-    assert len(await store.jobs.in_states((QUEUED,))) == len(waiting) - 1
+    assert len(await store.jobs.in_states((QUEUED,))) == len(filed) - 1
 
 
 async def test_a_job_not_ready_yet_is_not_claimed(store: Store) -> None:
-    job = await new_job(store)
+    job = await waiting(store)
     await store.jobs.mark_submitting(job.id)
     await store.jobs.requeue(job.id, time.time() + 60)
     assert await claim(store) is None
@@ -64,13 +74,25 @@ async def test_a_job_is_held_by_the_process_that_filed_it(store: Store, rig: Rig
         assert await other.coordination.hold(job.id, time.time() + LEASE) is None, "held by a live process"
 
 
+async def test_a_job_being_filed_is_claimed_only_once_its_message_is_up(store: Store, rig: Rig) -> None:
+    job = await new_job(store)
+    assert await claim(store) is None, "nobody holds it yet: its filer is about to post its working message"
+    await store.coordination.hold(job.id, time.time() + LEASE)
+    other = await rig.open()
+    if not other.coordination.exclusive:
+        assert await claim(other) is None, "held by its filer, which has not posted its working message yet"
+    await store.jobs.set_message(job.id, 123)
+    claimed = await claim(other)
+    assert claimed is not None and claimed.id == job.id and claimed.claimed_by == other.coordination.me
+
+
 async def test_a_job_of_a_process_gone_is_taken_over_once(store: Store, rig: Rig) -> None:
     now = time.time()
-    queued = await new_job(store)
-    await store.coordination.hold(queued.id, now + LEASE)
+    queued = await waiting(store)
     sent = await claim(store)
     assert sent is not None and sent.id == queued.id
     loose = await new_job(store, owner=BOB)  # filed, never held (the process died in between)
+    rig.fetch("UPDATE jobs SET updated_at = ? WHERE id = ?", now - 60, loose.id)
     done = await running(store, owner=CAROL)
     await store.coordination.hold(done.id, now + LEASE)
     await store.jobs.finish(done.id, COMPLETED, expect=(RUNNING,))
@@ -139,7 +161,7 @@ def _first(candidates: Sequence[JobRecord], _served: Mapping[int, float]) -> Job
 
 
 async def test_the_claim_applies_the_rule_it_is_given(store: Store) -> None:
-    first = await new_job(store, owner=BOB)
-    await new_job(store, owner=ALICE)
+    first = await waiting(store, owner=BOB)
+    await waiting(store, owner=ALICE)
     claimed = await store.coordination.claim_next(capacity=3, now=time.time(), until=time.time() + 1, pick=_first)
     assert claimed is not None and claimed.id == first.id

@@ -49,7 +49,8 @@ def kill_session(server: PgServer, url: str, store: PostgresStore) -> None:
 async def test_claims_racing_from_two_processes_never_pass_the_capacity(processes: list[PostgresStore]) -> None:
     first, second = processes
     for number in range(20):
-        await new_job(first, owner=ALICE + number % 5, prompt=f"job {number}")
+        job = await new_job(first, owner=ALICE + number % 5, prompt=f"job {number}")
+        await first.jobs.set_message(job.id, 900 + number)  # filed: its working message is up
     now = time.time()
 
     async def claim(store: PostgresStore) -> int | None:
@@ -77,9 +78,12 @@ async def test_a_live_processs_jobs_stay_its_own_until_its_session_goes(pg_serve
     assert await holder.coordination.hold(job.id, now + LEASE) is not None
     take = survivor.coordination.take_over
     assert await take(now=now, until=now + LEASE, late_since=now - 3600) == [], "alive, and its lease runs"
+    filing = await new_job(holder)  # nobody holds it yet: its filer holds it a moment later
+    assert await take(now=now, until=now + LEASE, late_since=now - 3600) == []
+    assert await holder.coordination.hold(filing.id, now + LEASE) is not None
     # A process stalled so long that its lease ran out loses its jobs even though its session lives.
     stalled = await take(now=now + LEASE + 1, until=now + 2 * LEASE, late_since=now - 3600)
-    assert [j.id for j in stalled] == [job.id]
+    assert [j.id for j in stalled] == [job.id, filing.id]
     assert await holder.coordination.hold(job.id, now + LEASE) is None
 
     other = await running(holder, owner=BOB)

@@ -2,10 +2,13 @@
 
 - A slot: every claim runs in one transaction under one advisory transaction lock (SLOTS_LOCK), counts the jobs
   holding a slot across all processes, applies the fair share to the candidates and marks the chosen job, so
-  two processes never exceed the backend's max jobs and never take the same job.
+  two processes never exceed the backend's max jobs and never take the same job. The job picked is taken once
+  its filer posted its working message (or by its holder): only one process posts that first message, and
+  a turn is never skipped: the filer takes it itself, or another once the message is up.
 - Who follows a job: `claimed_by`/`lease_until` (bot.store.claims), renewed by the holder; a job whose lease ran
   out, or whose holder's session lock is gone (ALIVE_SQL), is taken over with FOR UPDATE SKIP LOCKED, so of two
-  processes looking at once each job goes to one.
+  processes looking at once each job goes to one. One nobody holds is being filed, unless it is older than
+  FILING_SECONDS: its filer died before holding it.
 - Waking: NOTIFY on relay_wake (a slot freed, a job queued) and relay_job (a job changed that another process
   holds), heard on each process's session connection (bot.store.postgres.session).
 - Publishing once: a claim (`publish_by`/`publish_until`) taken before a result is posted, released after; one
@@ -22,19 +25,25 @@ from typing import Final
 
 from bot.jobs import ACTIVE_STATES, QUEUED, SUBMITTING, JobRecord
 from bot.store.base import Picker
-from bot.store.claims import needs_owner
+from bot.store.claims import FILING_SECONDS, claimable, needs_owner
 from bot.store.postgres.connect import SERVER_ERRORS, Pool, changed
-from bot.store.postgres.jobs import NEXT_QUEUED_SQL, PostgresJobs
+from bot.store.postgres.jobs import PostgresJobs
 from bot.store.postgres.session import ALIVE_SQL, JOB_CHANNEL, SLOTS_LOCK, WAKE_CHANNEL, PgGateway, Session
 
 log = logging.getLogger(__name__)
 
-CLAIM_SQL: Final = """UPDATE jobs SET status = $1, attempts = attempts + 1, submitted_at = $2, updated_at = $2,
-                          claimed_by = $3, lease_until = $4 WHERE id = $5 AND status = $6 RETURNING *"""
+# Each owner's oldest ready job ($1 queued, $2 now): the fair share's candidates.
+CANDIDATES_SQL: Final = """SELECT * FROM jobs WHERE id IN (
+        SELECT MIN(id) FROM jobs WHERE status = $1 AND not_before <= $2 GROUP BY owner_id
+    ) ORDER BY id"""
+CLAIM_SQL: Final = f"""UPDATE jobs SET status = $1, attempts = attempts + 1, submitted_at = $2, updated_at = $2,
+                           claimed_by = $3, lease_until = $4 WHERE id = $5 AND status = $6 AND {claimable('$3')}
+                       RETURNING *"""  # noqa: S608 - our constants
 TAKE_OVER_SQL: Final = f"""
     WITH taken AS (
         SELECT id FROM jobs WHERE lease_until IS NOT NULL AND claimed_by IS DISTINCT FROM $1
-            AND (lease_until < $2 OR claimed_by IS NULL OR claimed_by NOT IN ({ALIVE_SQL}))
+            AND CASE WHEN claimed_by IS NULL THEN updated_at < $2 - {FILING_SECONDS}
+                     ELSE lease_until < $2 OR claimed_by NOT IN ({ALIVE_SQL}) END
             AND {needs_owner('$4')}
         ORDER BY id FOR UPDATE SKIP LOCKED
     )
@@ -112,7 +121,7 @@ class PostgresCoordination:
                                          sorted(ACTIVE_STATES))
             if int(active) >= capacity:
                 return None
-            candidates = [self._jobs.decode(row) for row in await conn.fetch(NEXT_QUEUED_SQL, QUEUED, now)]
+            candidates = [self._jobs.decode(row) for row in await conn.fetch(CANDIDATES_SQL, QUEUED, now)]
             if not candidates:
                 return None
             served = await self._jobs.last_served_of({job.owner_id for job in candidates}, conn)

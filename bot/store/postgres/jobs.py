@@ -33,10 +33,6 @@ from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_j
 
 # The flags are BOOLEAN here; `encode` writes SQLite's 0 and 1, which asyncpg refuses for a boolean.
 BOOLEAN_COLUMNS: Final = frozenset({"published", "simulated", "one_shot"})
-# The oldest ready job of each owner with work waiting ($1 queued, $2 now).
-NEXT_QUEUED_SQL: Final = """SELECT * FROM jobs WHERE id IN (
-        SELECT MIN(id) FROM jobs WHERE status = $1 AND not_before <= $2 GROUP BY owner_id
-    ) ORDER BY id"""
 
 
 def param(name: str, value: Any) -> Any:
@@ -162,7 +158,10 @@ class PostgresJobs:
 
     async def next_queued(self, now: float) -> list[JobRecord]:
         """The oldest ready job of each owner with work waiting: the candidates for the fair share."""
-        return await self._many(NEXT_QUEUED_SQL, QUEUED, now)
+        return await self._many(
+            """SELECT * FROM jobs WHERE id IN (
+                   SELECT MIN(id) FROM jobs WHERE status = $1 AND not_before <= $2 GROUP BY owner_id
+               ) ORDER BY id""", QUEUED, now)
 
     async def late_failures(self, backend: str, kinds: Iterable[ErrorKind], *, since: float,
                             claimed_by: int | None = None) -> list[JobRecord]:

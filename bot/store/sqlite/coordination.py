@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot.jobs import QUEUED, SUBMITTING, JobRecord
 from bot.store.base import Picker
-from bot.store.claims import needs_owner
+from bot.store.claims import claimable, needs_owner
 from bot.store.records import decode_job
 from bot.store.sqlite.jobs import SqliteJobs
 
@@ -28,19 +28,19 @@ def new_key() -> int:
 
 
 class AlwaysHeld:
-    """The gateway of the one process there is: held at once, lost only when the process ends."""
+    """The gateway of the one process there is: held at once, never lost while the process lives."""
 
     def __init__(self) -> None:
-        self._closed = asyncio.Event()
+        self._never = asyncio.Event()
 
     async def acquire(self) -> None:
         return None
 
     async def lost(self) -> None:
-        await self._closed.wait()
+        await self._never.wait()
 
     async def release(self) -> None:
-        self._closed.set()
+        return None
 
 
 class SqliteCoordination:
@@ -85,9 +85,9 @@ class SqliteCoordination:
             served = await self._jobs.last_served_of(job.owner_id for job in candidates)
             chosen = pick(candidates, served)
             return await self._one(
-                "UPDATE jobs SET status = ?, attempts = attempts + 1, submitted_at = ?, updated_at = ?, "
-                "claimed_by = ?, lease_until = ? WHERE id = ? AND status = ? RETURNING *",
-                (SUBMITTING, now, now, self.me, until, chosen.id, QUEUED))
+                f"UPDATE jobs SET status = ?, attempts = attempts + 1, submitted_at = ?, updated_at = ?, "  # noqa: S608
+                f"claimed_by = ?, lease_until = ? WHERE id = ? AND status = ? AND {claimable('?')} RETURNING *",
+                (SUBMITTING, now, now, self.me, until, chosen.id, QUEUED, self.me))
 
     async def hold(self, job_id: int, until: float) -> JobRecord | None:
         return await self._one(
@@ -132,4 +132,4 @@ class SqliteCoordination:
         return 0.0
 
     async def close(self) -> None:
-        await self.gateway.release()
+        return None
