@@ -55,6 +55,7 @@ def relay_settings(settings: Settings, max_jobs: int) -> RelaySettings:
         retry_seconds=settings.BACKEND_RETRY_SECONDS, retry_attempts=settings.BACKEND_RETRY_ATTEMPTS,
         backoff_seconds=settings.BACKEND_BACKOFF_SECONDS, backoff_max_seconds=settings.BACKEND_BACKOFF_MAX_SECONDS,
         progress_edit_seconds=settings.PROGRESS_EDIT_SECONDS, account=settings.USEAPI_CHANNEL,
+        call_timeout=settings.BACKEND_TIMEOUT_SECONDS,
     )
 
 
@@ -112,7 +113,8 @@ class RelayBot(commands.Bot):
         self.simulator = opened.simulator
         backend = opened.backend
         banner = render.simulated_banner(opened.simulated_reason) if opened.simulated_reason else ""
-        self.publisher = DiscordPublisher(self, self.store.identity, banner)
+        self.publisher = DiscordPublisher(self, self.store.identity, banner, notices=self.store.notices,
+                                          session=self.session)
         callback_base = (f"{settings.PUBLIC_URL}{CALLBACK_PREFIX}/{backend.facts.name}/{secret}"
                          if settings.PUBLIC_URL else None)
         if callback_base is None:
@@ -160,6 +162,8 @@ class RelayBot(commands.Bot):
             await self.listener.stop()
         if hasattr(self, "relay"):
             await self.relay.stop()
+        if hasattr(self, "publisher"):
+            await self.publisher.close()
         if self.media is not None:
             self.media.close()
         if self._close_backend is not None:
