@@ -20,6 +20,7 @@ own (tests/pgserver.py), a fresh database per run.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from tests.pgserver import PgServer, start_server
 from tests.resilience import results_for
 
 POLL = 0.02
+RUNS = itertools.count(1)  # each run's logs apart from the others'
 
 
 @dataclass
@@ -92,6 +94,7 @@ async def team(server: PgServer, tmp: Path, processes: int, slots: int, users: i
     await sim.start()
     ports = [free_port() for _ in range(processes)]
     bots: list[SubprocessBot] = []
+    run_number = next(RUNS)
     try:
         async with Balancer(ports) as balancer:
             for number, port in enumerate(ports):
@@ -99,7 +102,7 @@ async def team(server: PgServer, tmp: Path, processes: int, slots: int, users: i
                               PUBLIC_URL=balancer.url, USEAPI_MAX_JOBS=slots, USER_MAX_QUEUED=0, POLL_INTERVAL=15,
                               USEAPI_RETRY_SECONDS=1, LOG_LEVEL="INFO")
                 env["PYTHONUNBUFFERED"] = "1"
-                bots.append(SubprocessBot(env, tmp / f"bot{processes}.{number}.log"))
+                bots.append(SubprocessBot(env, tmp / f"run{run_number}.bot{number}.log"))
             await bots[0].start(fake, timeout=60)
             await until(lambda: _is(role_of(ports[0]), "connected"), 60, "the first process connected")
             for bot, port in zip(bots[1:], ports[1:], strict=True):

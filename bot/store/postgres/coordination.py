@@ -70,6 +70,7 @@ class PostgresCoordination:
         self.gateway = PgGateway(self._session)
         self._started = False
         self._waking: asyncio.Task[None] | None = None
+        self._wake_again = False
 
     @property
     def me(self) -> int:
@@ -94,10 +95,18 @@ class PostgresCoordination:
             self._on_job(int(job))
 
     def wake_others(self) -> None:
-        # Many wake-ups in one moment (a burst of filings, a slot freed while another is taken) send one NOTIFY.
-        if self._started and (self._waking is None or self._waking.done()):
-            self._waking = asyncio.get_running_loop().create_task(self._notify(WAKE_CHANNEL, str(self.me)),
-                                                                   name="pg-wake-others")
+        # Many wake-ups in one moment (a burst of filings, a slot freed while another is taken) send one NOTIFY;
+        # one asked for while a NOTIFY is on its way is sent after it, so no change goes unannounced.
+        if not self._started:
+            return
+        self._wake_again = True
+        if self._waking is None or self._waking.done():
+            self._waking = asyncio.get_running_loop().create_task(self._announce(), name="pg-wake-others")
+
+    async def _announce(self) -> None:
+        while self._wake_again:
+            self._wake_again = False
+            await self._notify(WAKE_CHANNEL, str(self.me))
 
     async def _notify(self, channel: str, payload: str) -> None:
         try:
