@@ -37,7 +37,7 @@ class Poller:
                  display: Display, locks: JobLocks, shared: Shared, wake: asyncio.Event, interval: float,
                  timeout_minutes: float, callbacks: bool) -> None:
         self._store = store
-        self._me = store.coordination.me
+        self._coordination = store.coordination
         self._shared = shared
         self._backend = backend
         self._updates = updates
@@ -73,7 +73,7 @@ class Poller:
         quiet = self._interval if not self._callbacks else QUIET_INTERVALS * self._interval
         timeout = self._timeout_minutes * 60
         jobs = self._store.jobs
-        me = self._me
+        me = self._coordination.me
         # The pause and the outage as every process sees them now.
         await self._shared.refresh()
         # While paused only the account is asked about: every job call would be refused the same way.
