@@ -8,7 +8,11 @@ interaction acknowledged, let it settle, read its resident memory; and time `/jo
 "Older ›" clicks deep into a member's history) as the fake Discord sees them. The same start-up is measured
 on an empty database for comparison.
 
-    .venv/bin/python bench/history.py [--small] [--jobs 100000] [--starts 3] [--pages 200]
+With `--store both` (the default) all of it runs on SQLite, then on PostgreSQL (DATABASE_URL, a server of the
+benchmark's own: tests/pgserver.py), side by side in one sitting: the same rows, written into SQLite and copied
+across with the store's own copy (bot.store.copy); PostgreSQL's figures are named history.postgresql.*.
+
+    .venv/bin/python bench/history.py [--small] [--jobs 100000] [--starts 3] [--pages 200] [--store both]
 """
 
 from __future__ import annotations
@@ -43,9 +47,11 @@ from bench.common import (
     stack,
 )
 from bot.backends.useapi.simulator import GRID_BUTTONS, UPSCALE_BUTTONS
-from bot.store import open_store
+from bot.store import PostgresStore, SqliteStore, open_store
+from bot.store.copy import copy_store
 from tests.fakediscord import CHANNEL_ID, GUILD_ID, InteractionRecord
 from tests.harness import SIM_TOKEN
+from tests.pgserver import PgServer, start_server
 
 _VOCABULARY = ("lighthouse dusk cinematic lighting volumetric fog 35mm portrait old sailor watercolor city skyline "
                "isometric game asset neon rain forest spirit macro photo dew drop brutalist concrete library art "
@@ -127,15 +133,15 @@ def fill(path: Path, count: int, seed: int = 6) -> dict[int, int]:
             json.dumps(body, ensure_ascii=False), 1_300_000_000_000_000_000 + number,
             body["attachments"][0]["url"] if completed else None, 1,
             None if completed else "Midjourney could not finish this job", None if completed else "job_failed", 1,
-            0, 0, created, done, created + 0.05, done, done,
+            0, 0, created, done, created + 0.05, done, done, None,
         ))
         if status == "completed" and button not in ("U1", "U2", "U3", "U4"):
             last_of[owner] = number
     sql = """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, button_ref, prompt, button_prompt,
                                backend, backend_job_id, status, progress, buttons, media, job_json, message_id,
                                image_url, published, error, error_kind, attempts, not_before, simulated, created_at,
-                               updated_at, submitted_at, last_event_at, finished_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+                               updated_at, submitted_at, last_event_at, finished_at, lease_until)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
     with sqlite3.connect(path) as conn:
         conn.executemany(sql, rows)
     return per_owner
@@ -249,9 +255,9 @@ async def probe(bench: Stack, seconds: float, interval: float = 0.1) -> list[flo
     return latencies
 
 
-async def store_pages(path: Path, per_owner: dict[int, int], count: int) -> list[float]:
+async def store_pages(path: Path, url: str | None, per_owner: dict[int, int], count: int) -> list[float]:
     """Milliseconds per Store.list_jobs page (10 jobs, newest first, at a random depth) on this database."""
-    store = await open_store(str(path))
+    store = await open_store(str(path), url)
     rng = random.Random(1)
     busiest = sorted(per_owner, key=per_owner.__getitem__, reverse=True)[:10]
     timings: list[float] = []
@@ -267,19 +273,35 @@ async def store_pages(path: Path, per_owner: dict[int, int], count: int) -> list
     return timings
 
 
-async def measure(args: Any, jobs: int) -> dict[str, Any]:
+async def copied(path: Path, url: str) -> None:
+    """The SQLite database at `path` copied whole into the (fresh) PostgreSQL database at `url`."""
+    source, target = await SqliteStore.open(str(path)), await PostgresStore.open(url)
+    try:
+        await copy_store(source, target)
+    finally:
+        await source.close()
+        await target.close()
+
+
+async def measure(args: Any, jobs: int, server: PgServer | None = None) -> dict[str, Any]:
+    """The start-ups, memory and pages with `jobs` in the history: on SQLite, or on PostgreSQL with a `server`."""
     results: dict[str, Any] = {"ready": [], "first_ack": [], "first_reply": [], "rss": [], "hwm": []}
-    async with stack(sim={"job_seconds": None, "progress_steps": 0}, validate=args.validate) as bench:
-        store = await open_store(str(bench.db_path))  # the schema, as the bot itself would create it
+    url = server.new_database() if server is not None else None
+    env: dict[str, Any] = {"DATABASE_URL": url} if url else {}
+    async with stack(sim={"job_seconds": None, "progress_steps": 0}, validate=args.validate, **env) as bench:
+        store = await SqliteStore.open(str(bench.db_path))  # the schema, as the bot itself would create it
         await store.close()
         started = time.monotonic()
         per_owner = fill(bench.db_path, jobs) if jobs else {}
         async with aiohttp.ClientSession() as session:
             await add_unfinished(bench, session)
+        if url is not None:
+            await copied(bench.db_path, url)
         if jobs:
             size = bench.db_path.stat().st_size / 2**20
             note(f"{jobs} finished jobs + {QUEUED_ROWS} queued + {SUBMITTING_ROWS} submitting + {RUNNING_ROWS} "
-                 f"running written in {time.monotonic() - started:.1f} s; database {size:.0f} MiB")
+                 f"running written in {time.monotonic() - started:.1f} s; SQLite database {size:.0f} MiB"
+                 + (", copied into PostgreSQL" if url else ""))
         for start_number in range(1, args.starts + 1):
             spy = None
             ready = await bench.start_bot()
@@ -319,8 +341,10 @@ async def measure(args: Any, jobs: int) -> dict[str, Any]:
             bench.check_log()
             await bench.stop_bot()
         if jobs:
-            results["store_pages"] = await store_pages(bench.db_path, per_owner, args.pages * 5)
+            results["store_pages"] = await store_pages(bench.db_path, url, per_owner, args.pages * 5)
             results["busiest"] = max(per_owner.values())
+    if server is not None and url is not None:
+        server.drop_database(url)
     return results
 
 
@@ -333,44 +357,57 @@ async def main() -> int:
     p.add_argument("--profile", type=Path, help="folder for a py-spy profile of the first start-up")
     p.add_argument("--probe-seconds", type=float, default=35.0,
                    help="then one /jobs every 100 ms for this long (covers two 15 s poll passes)")
+    p.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="both")
     args = p.parse_args()
     if args.small:
         args.jobs, args.starts, args.pages, args.settle, args.probe_seconds = 2_000, 1, 8, 0.5, 0.5
     header("history", args)
-    empty = await measure(args, 0)
-    full = await measure(args, args.jobs)
-    figure("history.empty.startup_ready", median(empty["ready"]), "s")
-    figure("history.empty.startup_first_ack", median(empty["first_ack"]), "s")
-    figure("history.empty.rss", median(empty["rss"]), "MiB")
-    figure("history.jobs", args.jobs, "finished jobs in the store")
-    figure("history.startup_ready", median(full["ready"]), "s (process start -> gateway READY)")
-    figure("history.startup_first_ack", median(full["first_ack"]), "s (process start -> first interaction acked)")
-    figure("history.startup_first_reply", median(full["first_reply"]), "s (process start -> first reply posted)")
-    rss = median(full["rss"])
-    figure("history.rss", rss, "MiB (VmRSS after settling)", target="< 150 MiB", met=rss < 150)
-    figure("history.rss_peak", max(full["hwm"]), "MiB (VmHWM)")
-    figure("history.idle_cpu", 100 * median(full["idle_cpu"]), "% of a core (settled, backlog waiting for full slots)")
-    figure("history.empty.idle_cpu", 100 * median(empty["idle_cpu"]), "% of a core")
-    pages = full.get("pages")
-    if pages is None:
-        figure("history.jobs_page_p99", "pending", "(the bot has no /jobs command yet)")
-    else:
-        first, deeper = pages
-        figure("history.jobs_page_median", median(first), "ms (/jobs first page, as the fake Discord sees it)")
-        p99 = percentile(first, 99)
-        figure("history.jobs_page_p99", p99, "ms", target="< 20 ms", met=p99 < 20)
-        if deeper:
-            figure("history.jobs_older_page_median", median(deeper), f"ms ({len(deeper)} 'Older ›' clicks)")
-            figure("history.jobs_older_page_p99", percentile(deeper, 99), "ms")
-        figure("history.rss_after_pages", full["rss_after_pages"], "MiB")
-        steady = full["probe"]
-        figure("history.jobs_steady_p99", percentile(steady, 99),
-               f"ms (one /jobs every 100 ms for {args.probe_seconds:g} s, {len(steady)} pages)",
-               target="< 20 ms", met=percentile(steady, 99) < 20)
-        figure("history.jobs_steady_max", max(steady), "ms")
-    figure("history.store_page_p99", percentile(full["store_pages"], 99), "ms (Store.list_jobs, 10 rows, random depth)")
+    stores = ("sqlite", "postgresql") if args.store == "both" else (args.store,)
+    server = start_server() if "postgresql" in stores else None
+    try:
+        for store in stores:
+            on = server if store == "postgresql" else None
+            report("history" if store == "sqlite" else "history.postgresql", args,
+                   await measure(args, 0, on), await measure(args, args.jobs, on))
+    finally:
+        if server is not None:
+            server.stop()
     footer()
     return 0
+
+
+def report(name: str, args: Any, empty: dict[str, Any], full: dict[str, Any]) -> None:
+    figure(f"{name}.empty.startup_ready", median(empty["ready"]), "s")
+    figure(f"{name}.empty.startup_first_ack", median(empty["first_ack"]), "s")
+    figure(f"{name}.empty.rss", median(empty["rss"]), "MiB")
+    figure(f"{name}.jobs", args.jobs, "finished jobs in the store")
+    figure(f"{name}.startup_ready", median(full["ready"]), "s (process start -> gateway READY)")
+    figure(f"{name}.startup_first_ack", median(full["first_ack"]), "s (process start -> first interaction acked)")
+    figure(f"{name}.startup_first_reply", median(full["first_reply"]), "s (process start -> first reply posted)")
+    rss = median(full["rss"])
+    figure(f"{name}.rss", rss, "MiB (VmRSS after settling)", target="< 150 MiB", met=rss < 150)
+    figure(f"{name}.rss_peak", max(full["hwm"]), "MiB (VmHWM)")
+    figure(f"{name}.idle_cpu", 100 * median(full["idle_cpu"]), "% of a core (settled, backlog waiting for full slots)")
+    figure(f"{name}.empty.idle_cpu", 100 * median(empty["idle_cpu"]), "% of a core")
+    pages = full.get("pages")
+    if pages is None:
+        figure(f"{name}.jobs_page_p99", "pending", "(the bot has no /jobs command yet)")
+    else:
+        first, deeper = pages
+        figure(f"{name}.jobs_page_median", median(first), "ms (/jobs first page, as the fake Discord sees it)")
+        p99 = percentile(first, 99)
+        figure(f"{name}.jobs_page_p99", p99, "ms", target="< 20 ms", met=p99 < 20)
+        if deeper:
+            figure(f"{name}.jobs_older_page_median", median(deeper), f"ms ({len(deeper)} 'Older ›' clicks)")
+            figure(f"{name}.jobs_older_page_p99", percentile(deeper, 99), "ms")
+        figure(f"{name}.rss_after_pages", full["rss_after_pages"], "MiB")
+        steady = full["probe"]
+        figure(f"{name}.jobs_steady_p99", percentile(steady, 99),
+               f"ms (one /jobs every 100 ms for {args.probe_seconds:g} s, {len(steady)} pages)",
+               target="< 20 ms", met=percentile(steady, 99) < 20)
+        figure(f"{name}.jobs_steady_max", max(steady), "ms")
+    figure(f"{name}.store_page_p99", percentile(full["store_pages"], 99),
+           "ms (Store.list_jobs, 10 rows, random depth)")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,13 @@ and jobs sent to useapi twice (a crash mid-submission, when useapi had already f
 
     .venv/bin/python bench/restart_loop.py --runs 20 [--jobs 5] [--seed 1] [--validate] [--keep-logs DIR]
     .venv/bin/python bench/restart_loop.py --small      # one run of three jobs, under ten seconds: CI smoke
+    .venv/bin/python bench/restart_loop.py --postgres   # the same on PostgreSQL (DATABASE_URL): a server of
+                                                        # its own (tests/pgserver.py), a fresh database a run
+
+On PostgreSQL the restarted bot is another process: it takes over the killed one's jobs through the store's
+coordination (its session lock is gone), as a surviving replica would. A job caught being sent is looked for
+at the backend once the killed process's call has certainly ended (3 x BACKEND_TIMEOUT_SECONDS + 5 s, hence
+the 2 s timeout here: the simulator answers in milliseconds).
 
 Prints a line per run, then `figure restart_loop.lost`, `.duplicated` and the time; exits 1 on any loss or
 duplicate, or on a run that could not finish cleanly (exit status, spec errors, errors in the bot's log).
@@ -27,8 +34,10 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,6 +45,7 @@ from bench.common import figure, footer, header, note
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, BOB, CAROL, FakeDiscord, InteractionRecord
 from tests.harness import SIM_TOKEN, SubprocessBot, bot_env, eventually
+from tests.pgserver import PgServer, start_server
 from tests.resilience import jobs_in_db, results_for
 from tests.test_walking_skeleton import button_id
 
@@ -79,14 +89,26 @@ class Run:
                     or self.logged_errors)
 
 
-async def one_run(run: Run, args: argparse.Namespace, rng: random.Random, workdir: Path) -> None:
+def job_rows(db: Path, server: PgServer | None, url: str | None) -> Callable[[], dict[int, dict[str, Any]]]:
+    """How to read the jobs table as the bot left it: the SQLite file, or the PostgreSQL database."""
+    if server is None or url is None:
+        return lambda: jobs_in_db(db)
+    return lambda: {int(row["id"]): row for row in server.fetch(url, "SELECT * FROM jobs ORDER BY id")}
+
+
+async def one_run(run: Run, args: argparse.Namespace, rng: random.Random, workdir: Path,
+                  server: PgServer | None) -> None:
     started = time.monotonic()
     job_seconds = rng.uniform(0.4, 0.8)
+    url = server.new_database() if server is not None else None
     async with FakeDiscord(validate=args.validate) as fake, \
             Simulator(token=SIM_TOKEN, job_seconds=job_seconds, progress_steps=2) as sim:
         db = workdir / f"run{run.number}.db"
+        jobs_in_db = job_rows(db, server, url)
+        store: dict[str, Any] = {"DATABASE_URL": url} if url else {}
         env = bot_env(fake, sim, db, USEAPI_MAX_JOBS=str(run.max_jobs), POLL_INTERVAL="0.3",
-                      USEAPI_RETRY_SECONDS="0.3", PROGRESS_EDIT_SECONDS="0.1", LOG_LEVEL="INFO")
+                      USEAPI_RETRY_SECONDS="0.3", PROGRESS_EDIT_SECONDS="0.1", LOG_LEVEL="INFO",
+                      BACKEND_TIMEOUT_SECONDS="2", **store)
         bot = SubprocessBot(env, workdir / f"run{run.number}.log")
         try:
             await bot.start(fake)
@@ -101,7 +123,7 @@ async def one_run(run: Run, args: argparse.Namespace, rng: random.Random, workdi
             # Kill at a random moment of the work: from right after the filing (submissions in flight)
             # through the first results coming back (callbacks being verified, results being posted).
             await asyncio.sleep(rng.uniform(0.0, 2.5 * job_seconds))
-            states = [row["status"] for row in jobs_in_db(db).values()]
+            states = [row["status"] for row in jobs_in_db().values()]
             run.at_kill = {state: states.count(state) for state in sorted(set(states))}
             run.killed_after = time.monotonic() - started
             await bot.kill()
@@ -122,7 +144,7 @@ async def one_run(run: Run, args: argparse.Namespace, rng: random.Random, workdi
                 return [prompt for prompt, record in commands if record.acknowledged]
 
             def settled() -> bool:
-                rows = jobs_in_db(db)
+                rows = jobs_in_db()
                 prompts = {row["prompt"] for row in rows.values()}
                 return (all(prompt in prompts for prompt in answered())
                         and any(row["button"] == "U1" for row in rows.values())
@@ -131,7 +153,7 @@ async def one_run(run: Run, args: argparse.Namespace, rng: random.Random, workdi
             with contextlib.suppress(AssertionError):  # whatever is still missing is counted as lost below
                 await eventually(settled, timeout=SETTLE_SECONDS)
             await asyncio.sleep(0.5)  # a duplicate posted late would show up by now
-            rows = jobs_in_db(db)
+            rows = jobs_in_db()
             run.jobs = len(rows)
             run.unanswered = len(commands) - len(answered())
             for job in rows:
@@ -153,6 +175,8 @@ async def one_run(run: Run, args: argparse.Namespace, rng: random.Random, workdi
         finally:
             if bot.proc is not None and bot.proc.returncode is None:
                 await bot.kill()
+    if server is not None and url is not None:
+        server.drop_database(url)
     run.seconds = time.monotonic() - started
 
 
@@ -160,11 +184,12 @@ async def main(args: argparse.Namespace) -> int:
     header("restart_loop", args)
     rng = random.Random(args.seed)
     runs: list[Run] = []
+    server = start_server() if args.postgres else None
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="restart-loop-") as tmp:
         for number in range(1, args.runs + 1):
             run = Run(number=number, max_jobs=1 if number % 2 else 2)
-            await one_run(run, args, rng, Path(tmp))
+            await one_run(run, args, rng, Path(tmp), server)
             runs.append(run)
             at_kill = ", ".join(f"{count} {state}" for state, count in run.at_kill.items())
             print(f"run {number:2}/{args.runs}: max_jobs={run.max_jobs} jobs={run.jobs} killed at "
@@ -175,6 +200,8 @@ async def main(args: argparse.Namespace) -> int:
                 kept.write_bytes((Path(tmp) / f"run{number}.log").read_bytes())
                 note(f"the bot's log of run {number} is kept at {kept}")
     elapsed = time.monotonic() - started
+    if server is not None:
+        server.stop()
     lost = sum(len(run.lost) for run in runs)
     duplicated = sum(sum(run.duplicated.values()) for run in runs)
     broken = sum(1 for run in runs if run.error or run.exit_code != 0 or run.spec_errors or run.logged_errors)
@@ -200,6 +227,8 @@ if __name__ == "__main__":
     cli.add_argument("--validate", action="store_true",
                      help="have the fake Discord check every request against the OpenAPI spec (slower fake)")
     cli.add_argument("--keep-logs", type=Path, default=None, help="copy the bot's log of a failed run here")
+    cli.add_argument("--postgres", action="store_true",
+                     help="run the bot on PostgreSQL (a server of the benchmark's own) instead of SQLite")
     options = cli.parse_args()
     if options.small:
         options.runs, options.jobs = 1, 3

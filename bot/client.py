@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from bot import render
 from bot.backends import chosen_backend, open_backend
+from bot.gateway import GatewayTurn, Role
 from bot.limits import Limits
 from bot.logs import SecretMasker, mask_body
 from bot.media import MediaPreparer
@@ -34,6 +35,8 @@ EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.images", "cogs.buttons", "cog
               "cogs.jobs", "cogs.removal", "cogs.relay")
 # Simulated jobs take a few seconds, like a fast Midjourney job would feel, without wasting anyone's time.
 SIMULATED_JOB_SECONDS = 6.0
+STANDBY = ("standby: another process holds Discord's gateway; this one takes callbacks, schedules, polls and "
+           "publishes")
 
 
 class RelayTree(app_commands.CommandTree["RelayBot"]):
@@ -56,6 +59,7 @@ def relay_settings(settings: Settings, max_jobs: int) -> RelaySettings:
         backoff_seconds=settings.BACKEND_BACKOFF_SECONDS, backoff_max_seconds=settings.BACKEND_BACKOFF_MAX_SECONDS,
         progress_edit_seconds=settings.PROGRESS_EDIT_SECONDS, account=settings.USEAPI_CHANNEL,
         public_url=settings.PUBLIC_URL, kept_image_days=settings.KEPT_IMAGE_DAYS,
+        call_timeout=settings.BACKEND_TIMEOUT_SECONDS,
     )
 
 
@@ -66,7 +70,7 @@ class RelayBot(commands.Bot):
     publisher: DiscordPublisher
 
     def __init__(self, settings: Settings, store: Store, session: aiohttp.ClientSession, *,
-                 masker: SecretMasker | None = None, guild_ready_timeout: float = 2.0) -> None:
+                 masker: SecretMasker | None = None, guild_ready_timeout: float = 2.0, **gateway: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and roles for permission checks; no privileged intents needed
         intents.guild_reactions = True  # ❌ on a working message cancels its job
@@ -76,7 +80,7 @@ class RelayBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=RelayTree,
                          help_command=None, allowed_mentions=render.NO_MENTIONS,
-                         guild_ready_timeout=guild_ready_timeout)
+                         guild_ready_timeout=guild_ready_timeout, **gateway)
         self.settings = settings
         self.store = store
         self.session = session
@@ -87,6 +91,9 @@ class RelayBot(commands.Bot):
         self.listener: Listener | None = None
         self.media: MediaPreparer | None = None
         self._close_backend: Callable[[], Awaitable[None]] | None = None
+        # Several processes on one database take turns at the gateway (bot.gateway), unless SHARD_IDS gives
+        # this one shards of its own.
+        self.turn = GatewayTurn(store.coordination.gateway, shared=settings.gateway_shared)
 
     def refusal(self, guild_id: int | None) -> str | None:
         """Why this bot will not act here, or None when it serves this place."""
@@ -113,7 +120,8 @@ class RelayBot(commands.Bot):
         self.simulator = opened.simulator
         backend = opened.backend
         banner = render.simulated_banner(opened.simulated_reason) if opened.simulated_reason else ""
-        self.publisher = DiscordPublisher(self, self.store.identity, banner)
+        self.publisher = DiscordPublisher(self, self.store.identity, banner, notices=self.store.notices,
+                                          session=self.session)
         callback_base = (f"{settings.PUBLIC_URL}{CALLBACK_PREFIX}/{backend.facts.name}/{secret}"
                          if settings.PUBLIC_URL else None)
         if callback_base is None:
@@ -123,21 +131,41 @@ class RelayBot(commands.Bot):
                            publisher=self.publisher, media=self.media, callback_base=callback_base,
                            metrics=self.metrics, admit=self.limits.admit)
         metrics_token = settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None
-        self.listener = Listener(make_app(self.relay, secret, metrics_token, readiness=self.readiness), settings.HOST,
-                                 settings.PORT)
+        self.listener = Listener(make_app(self.relay, secret, metrics_token, readiness=self.readiness,
+                                          role=lambda: self.gateway_role.value), settings.HOST, settings.PORT)
         await self.listener.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
         await self.relay.start()
 
-    async def readiness(self) -> Readiness:
-        """For /readyz: the gateway connected (between a drop and the resume it is not), the database answering."""
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """Connect to the gateway while this process holds it (at once where it needs no turn), and stand by
+        otherwise: start() = login() (setup_hook: the relay runs from here on) then this."""
+        await self.turn.run(lambda: super(RelayBot, self).connect(reconnect=reconnect), self.disconnect_gateway)
+
+    async def disconnect_gateway(self) -> None:
+        """Close the gateway connection, keeping REST and everything else (the lock was lost)."""
+        if self.ws is not None:
+            await self.ws.close(code=1000)
+
+    def gateway_connected(self) -> bool:
         # `ws` is None until the first connection, and stays the closed one while discord.py retries.
-        connected = self.ws is not None and self.ws.open and self.is_ready() and not self.is_closed()
-        return Readiness({"gateway": None if connected else "not connected to Discord's gateway",
+        return self.ws is not None and self.ws.open and self.is_ready() and not self.is_closed()
+
+    @property
+    def gateway_role(self) -> Role:
+        if not self.turn.holding:
+            return Role.STANDBY
+        return Role.CONNECTED if self.gateway_connected() else Role.CONNECTING
+
+    async def readiness(self) -> Readiness:
+        """For /readyz: the gateway connected (between a drop and the resume it is not) or honestly standing by
+        (another process holds it: this one serves all the same), the database answering."""
+        role = self.gateway_role
+        return Readiness({"gateway": "not connected to Discord's gateway" if role is Role.CONNECTING else None,
                           "database": await self.store.problem()},
-                         paused=self.relay.paused_reason)
+                         paused=self.relay.paused_reason, notes={"gateway": STANDBY} if role is Role.STANDBY else {})
 
     async def sync_commands(self) -> None:
         """Sync the slash commands only when their definitions changed since the last sync."""
@@ -157,12 +185,38 @@ class RelayBot(commands.Bot):
     async def close(self) -> None:
         # Reverse order of setup_hook: stop taking callbacks, let the relay record in-flight work,
         # then the backend (an embedded simulator), then the gateway.
+        self.turn.close()
         if self.listener is not None:
             await self.listener.stop()
         if hasattr(self, "relay"):
             await self.relay.stop()
+        if hasattr(self, "publisher"):
+            await self.publisher.close()
         if self.media is not None:
             self.media.close()
         if self._close_backend is not None:
             await self._close_backend()
         await super().close()
+
+
+class ShardedRelayBot(RelayBot, commands.AutoShardedBot):
+    """The same bot with the gateway in shards (SHARD_COUNT, and SHARD_IDS for this process's own)."""
+
+    async def disconnect_gateway(self) -> None:
+        for shard in self.shards.values():
+            await shard.disconnect()
+
+    def gateway_connected(self) -> bool:
+        return (self.is_ready() and not self.is_closed() and bool(self.shards)
+                and all(not shard.is_closed() for shard in self.shards.values()))
+
+
+def make_bot(settings: Settings, store: Store, session: aiohttp.ClientSession, *,
+             masker: SecretMasker | None = None) -> RelayBot:
+    """The bot the settings ask for: in shards when SHARD_COUNT is set, else one gateway connection."""
+    if not settings.sharded:
+        return RelayBot(settings, store, session, masker=masker)
+    shards: dict[str, Any] = {"shard_count": settings.SHARD_COUNT}
+    if settings.SHARD_IDS:
+        shards["shard_ids"] = list(settings.SHARD_IDS)
+    return ShardedRelayBot(settings, store, session, masker=masker, **shards)

@@ -164,6 +164,8 @@ class JobRecord:
     dimensions: str | None = None  # a blend's: portrait, square or landscape
     prompts: tuple[str, ...] = ()  # a finished describe's: the prompts Midjourney suggests, in its order
     seed: str | None = None  # the finished grid's seed, once a member asked for it
+    # The process that follows the job (its key, random per start), while the job needs one: see bot.store.claims.
+    claimed_by: int | None = None
 
     @property
     def is_final(self) -> bool:
@@ -221,6 +223,7 @@ class JobBrief:
     message_id: int | None
     error: str | None
     status: str = QUEUED
+    claimed_by: int | None = None  # the process that shows it (bot.store.claims)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,3 +256,33 @@ class Pause:
 
     reason: str
     channel: str | None = None  # the backend's account the pause is about, when it named one
+
+
+@dataclass(frozen=True, slots=True)
+class OutageState:
+    """The relay-wide backoff from a backend that does not answer: since when, which round, until when to wait."""
+
+    since: float | None = None  # None: the backend answers
+    round: int = 0
+    retry_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SharedState:
+    """What every process sharing a database reads before it decides: the pause, the reduced concurrency after
+    an untrackable job, and the outage backoff."""
+
+    pause: Pause | None = None
+    reduced_until: float = 0.0
+    outage: OutageState = OutageState()
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """The interaction that made a job, kept so that any process can tell its owner something privately while
+    Discord still takes follow-ups for it (15 minutes)."""
+
+    job_id: int
+    token: str
+    admin: bool  # the clicker could manage the server: admin wording
+    expires_at: float

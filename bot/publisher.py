@@ -2,20 +2,26 @@
 
 Results go to the channel with the bot token, not as interaction follow-ups: an interaction token lives
 15 minutes and Midjourney jobs can take longer. Follow-ups are only used for private words to a clicker.
-Everything shown comes from the relay's cards; nothing here reads the store.
+Everything shown comes from the relay's cards; nothing here reads the store's jobs. The interactions kept for
+private words are written to the store's notices too: with several processes, the one with something to tell
+is seldom the one that took the click. Everything here works through Discord's REST API alone, so a process
+standing by (no gateway, no cache of servers) posts and edits as well as the one holding the gateway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
 
+import aiohttp
 import discord
 
 from bot import messages, policy, render
-from bot.jobs import COMPLETED, QUEUED, RUNNING, JobRecord
+from bot.jobs import COMPLETED, QUEUED, RUNNING, JobRecord, Notice
 from bot.relay import FinalCard, MessageGone, PublishError, Shown
+from bot.store.base import NoticeStore
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +37,67 @@ def _publish_error(exc: discord.HTTPException) -> PublishError:
 class DiscordPublisher:
     """Shows jobs in their channels; remembers recent interactions to answer their owners privately."""
 
-    def __init__(self, client: discord.Client, identity: str, banner: str = "") -> None:
+    def __init__(self, client: discord.Client, identity: str, banner: str = "", *,
+                 notices: NoticeStore | None = None, session: aiohttp.ClientSession | None = None) -> None:
         self.client = client
         self.identity = identity
         self.banner = banner
         self._interactions: dict[int, tuple[discord.Interaction, float]] = {}
+        self._notices = notices
+        self._session = session
+        self._keeping: set[asyncio.Task[None]] = set()
+        self._limits: dict[int, int] = {}  # upload limits asked of Discord, for servers the cache lacks
 
     def remember(self, job_id: int, interaction: discord.Interaction) -> None:
         """Keep the interaction that made job `job_id`, to tell its owner privately what happens."""
         now = time.monotonic()
         self._interactions = {k: v for k, v in self._interactions.items() if v[1] > now}
         self._interactions[job_id] = (interaction, now + INTERACTION_LIFETIME)
+        if self._notices is not None:
+            notice = Notice(job_id, interaction.token, policy.is_admin(interaction.user),
+                            time.time() + INTERACTION_LIFETIME)
+            task = asyncio.get_running_loop().create_task(self._keep(notice), name=f"notice-{job_id}")
+            self._keeping.add(task)
+            task.add_done_callback(self._keeping.discard)
+
+    async def _keep(self, notice: Notice) -> None:
+        assert self._notices is not None
+        try:
+            await self._notices.keep(notice, time.time())
+        except Exception:
+            # Only this process can tell the clicker privately then; the job's card says it to everyone.
+            log.warning("job %d: its interaction could not be kept for private notices", notice.job_id,
+                        exc_info=True)
+
+    async def close(self) -> None:
+        """Let the interactions being kept be written."""
+        if self._keeping:
+            await asyncio.wait(self._keeping, timeout=5)
 
     def _channel(self, job: JobRecord) -> discord.PartialMessageable:
         return self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
 
-    def upload_limit(self, guild_id: int) -> int:
+    async def _guild(self, guild_id: int) -> discord.Guild | None:
+        """The server from the gateway's cache, else from Discord (a process standing by has no cache)."""
         guild = self.client.get_guild(guild_id)
-        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+        if guild is not None:
+            return guild
+        try:
+            return await self.client.fetch_guild(guild_id)
+        except discord.HTTPException as exc:
+            log.info("server %d could not be read (%s)", guild_id, exc.status)
+            return None
+
+    async def upload_limit(self, guild_id: int) -> int:
+        limit = self._limits.get(guild_id)
+        if limit is None:
+            guild = await self._guild(guild_id)
+            if guild is None:
+                return DEFAULT_UPLOAD_LIMIT
+            limit = guild.filesize_limit
+            if self.client.get_guild(guild_id) is None:
+                self._limits[guild_id] = limit  # asked over REST: not again for every result
+        return limit
 
     def views(self, job: JobRecord, used: frozenset[str]) -> list[discord.ui.View]:
         """The job's buttons as one view a message (five rows each)."""
@@ -167,22 +216,35 @@ class DiscordPublisher:
         return deleted
 
     async def notify(self, job: JobRecord, text: str, admin_text: str | None = None) -> None:
-        entry = self._interactions.get(job.id)
-        if entry is None or entry[1] < time.monotonic():
-            # The token expired (15 minutes) or the bot restarted: the job's public card says what happened.
+        """Tell the clicker privately, through the interaction's follow-up webhook: the one this process took, else
+        the one another process kept in the store. Where neither still works (15 minutes passed), the member
+        sees what happened on the job's public card, which says it too."""
+        followup, admin = await self._followup(job.id)
+        if followup is None:
             return
-        interaction = entry[0]
-        if admin_text is not None and policy.is_admin(interaction.user):
+        if admin_text is not None and admin:
             text = admin_text
         try:
-            await interaction.followup.send(render.shorten(f"Job #{job.id}: {text}", render.MESSAGE_LIMIT),
-                                            ephemeral=True, allowed_mentions=render.NO_MENTIONS)
+            await followup.send(render.shorten(f"Job #{job.id}: {text}", render.MESSAGE_LIMIT), ephemeral=True,
+                                allowed_mentions=render.NO_MENTIONS)
         except discord.HTTPException as exc:
             log.info("job %d: private note not delivered (%s)", job.id, exc.status)
 
+    async def _followup(self, job_id: int) -> tuple[discord.Webhook | None, bool]:
+        entry = self._interactions.get(job_id)
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0].followup, policy.is_admin(entry[0].user)
+        notice = await self._notices.get(job_id, time.time()) if self._notices is not None else None
+        if notice is None or self._session is None or self.client.application_id is None:
+            return None, False
+        # The same follow-up webhook discord.py makes from an interaction (type 3: an application's).
+        webhook = discord.Webhook({"id": self.client.application_id, "type": 3, "token": notice.token},
+                                  session=self._session)
+        return webhook, notice.admin
+
     async def alert_admins(self, guild_id: int | None, admin_channel_id: int | None, text: str) -> None:
         # The relay decides how often (once per episode of a problem); this only delivers.
-        guild = self.client.get_guild(guild_id) if guild_id is not None else None
+        guild = await self._guild(guild_id) if guild_id is not None else None
         if guild is None:
             log.warning("admin alert with no server to tell: %s", text)
             return

@@ -9,7 +9,7 @@ import signal
 import aiohttp
 import discord
 
-from bot.client import RelayBot
+from bot.client import make_bot
 from bot.logs import SecretMasker
 from bot.settings import Settings
 from bot.store import open_store
@@ -24,7 +24,7 @@ async def serve(settings: Settings, masker: SecretMasker) -> None:
     async with aiohttp.ClientSession() as session:
         store = await open_store(settings.DATABASE_PATH, settings.database_url)
         try:
-            bot = RelayBot(settings, store, session, masker=masker)
+            bot = make_bot(settings, store, session, masker=masker)
             async with bot:
                 loop = asyncio.get_running_loop()
                 closing: list[asyncio.Task[None]] = []

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     IMAGE_URL_ALLOW_NETWORKS: str = ""
     DISCORD_GUILD_ID: int | None = None
     ALLOWED_GUILD_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
+    # Discord's gateway in shards (a bot in many servers): how many in all, and which of them this process connects.
+    SHARD_COUNT: int | None = Field(default=None, ge=1, le=10_000)
+    SHARD_IDS: Annotated[tuple[int, ...], NoDecode] = ()
     WEBHOOK_SECRET: SecretStr | None = None
     JOB_TIMEOUT_MINUTES: float = Field(default=35.0, gt=0)
     BACKEND_BACKOFF_SECONDS: float = Field(default=2.0, gt=0, validation_alias=_alias("BACKOFF_SECONDS"))
@@ -120,6 +123,16 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in parts)
         return value
 
+    @field_validator("SHARD_IDS", mode="before")
+    @classmethod
+    def _split_shards(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            if not all(part.isdigit() for part in parts):
+                raise _rule("must be shard numbers separated by commas (e.g. 0,1)")
+            return tuple(sorted({int(part) for part in parts}))
+        return value
+
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _any_case(cls, value: object) -> object:
@@ -145,7 +158,7 @@ class Settings(BaseSettings):
 
     @field_validator("USEAPI_TOKEN", "USEAPI_DISCORD", "WEBHOOK_SECRET", "METRICS_TOKEN", "PUBLIC_URL",
                      "USEAPI_CHANNEL", "DISCORD_GUILD_ID", "BACKEND", "MJPROXY_URL", "MJPROXY_TOKEN", "DATABASE_URL",
-                     mode="before")
+                     "SHARD_COUNT", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` lists optional settings as `NAME=`; an empty value means "not set", not "".
@@ -192,6 +205,27 @@ class Settings(BaseSettings):
             raise ValueError("USEAPI_TOKEN and MJPROXY_URL are both set: choose one with BACKEND=useapi or "
                              "BACKEND=mjproxy")
         return self
+
+    @model_validator(mode="after")
+    def _shards_in_range(self) -> Settings:
+        if self.SHARD_IDS and self.SHARD_COUNT is None:
+            raise ValueError("SHARD_IDS is set without SHARD_COUNT: give the number of shards in all too")
+        if self.SHARD_COUNT is not None and self.SHARD_IDS and self.SHARD_IDS[-1] >= self.SHARD_COUNT:
+            outside = ",".join(str(shard) for shard in self.SHARD_IDS if shard >= self.SHARD_COUNT)
+            raise ValueError(f"SHARD_IDS must be shards 0 to {self.SHARD_COUNT - 1} of SHARD_COUNT="
+                             f"{self.SHARD_COUNT}, got {outside}")
+        return self
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the gateway is connected in shards (discord.py's AutoShardedBot)."""
+        return self.SHARD_COUNT is not None
+
+    @property
+    def gateway_shared(self) -> bool:
+        """Whether the processes on the database take turns at the gateway (one holds it, the others stand by):
+        so unless SHARD_IDS gives each process shards of its own."""
+        return not self.SHARD_IDS
 
     @property
     def backend(self) -> str:

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
@@ -41,6 +41,7 @@ class Readiness:
 
     problems: Mapping[str, str | None]
     paused: str | None = None
+    notes: Mapping[str, str] = field(default_factory=dict)  # what a passing check says instead of "ok"
 
     @property
     def failing(self) -> list[str]:
@@ -53,8 +54,15 @@ class ReadinessProbe(Protocol):
     async def __call__(self) -> Readiness: ...
 
 
+class RoleProbe(Protocol):
+    """This process's part at Discord's gateway in a word (connected, connecting, standby), or None."""
+
+    def __call__(self) -> str | None: ...
+
+
 RELAY_KEY = web.AppKey("relay", Relay)
 READINESS_KEY = web.AppKey("readiness", ReadinessProbe)
+ROLE_KEY = web.AppKey("role", RoleProbe)
 SECRET_KEY = web.AppKey("secret", str)
 METRICS_TOKEN_KEY = web.AppKey("metrics_token", str)
 
@@ -116,17 +124,20 @@ def clean_text(value: Any) -> bool:
     return True
 
 
-async def healthz(_: web.Request) -> web.Response:
-    """Liveness: the process answers. Always ok, or a supervisor would restart a bot that only waits."""
-    return web.json_response({"ok": True})
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers. Always ok, or a supervisor would restart a bot that only waits (one
+    standing by for the gateway among them, which says so)."""
+    probe = request.app.get(ROLE_KEY)  # absent where only liveness is served (`check` answering for the bot)
+    role = probe() if probe is not None else None
+    return web.json_response({"ok": True, "gateway": role} if role else {"ok": True})
 
 
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: 200 when the bot can serve (gateway connected, database answering), else 503 saying which not."""
     state = await request.app[READINESS_KEY]()
     failing = state.failing
-    body = {"ready": not failing, "checks": {name: problem or "ok" for name, problem in state.problems.items()},
-            "failing": failing, "paused": state.paused}
+    checks = {name: problem or state.notes.get(name, "ok") for name, problem in state.problems.items()}
+    body = {"ready": not failing, "checks": checks, "failing": failing, "paused": state.paused}
     return web.json_response(body, status=503 if failing else 200)
 
 
@@ -225,12 +236,13 @@ async def kept_image(request: web.Request) -> web.Response:
 
 
 def make_app(relay: Relay, secret: str, metrics_token: str | None = None, *,
-             readiness: ReadinessProbe) -> web.Application:
+             readiness: ReadinessProbe, role: RoleProbe = lambda: None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_as_json])
     app[RELAY_KEY] = relay
     app[SECRET_KEY] = secret
     app[METRICS_TOKEN_KEY] = metrics_token or ""
     app[READINESS_KEY] = readiness
+    app[ROLE_KEY] = role
     app.router.add_get("/healthz", healthz)
     app.router.add_get(READY_PATH, readyz)
     app.router.add_get("/metrics", metrics)

@@ -21,6 +21,8 @@ EXPECTED = {
                      "callbacks.e2e.rate_median_round", "callbacks.e2e.latency_p99"],
     "history.py": ["history.startup_ready", "history.startup_first_ack", "history.rss", "history.jobs_page_p99",
                    "history.store_page_p99"],
+    "multiprocess.py": ["multiprocess.p2.slots3.jobs6.makespan", "multiprocess.p2.slots3.jobs6.ratio",
+                        "multiprocess.p2.slots3.jobs6.max_executing"],
 }
 
 

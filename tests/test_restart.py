@@ -230,9 +230,12 @@ async def test_stuck_job_times_out_frees_its_slot_and_a_late_result_is_still_sho
 
 
 @pytest.mark.timeout(120)
-def test_restart_loop_benchmark_runs() -> None:
-    """bench/restart_loop.py --small: one kill -9 cycle through the real entry point, nothing lost or doubled."""
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "restart_loop.py"), "--small", "--validate"],
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_restart_loop_benchmark_runs(store: str) -> None:
+    """bench/restart_loop.py --small: one kill -9 cycle through the real entry point, nothing lost or doubled; on
+    PostgreSQL too (`--postgres`: the restarted process takes the killed one's jobs over)."""
+    options = ["--small", "--validate"] + (["--postgres"] if store == "postgres" else [])
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "restart_loop.py"), *options],
                             cwd=ROOT, env=child_env({}), capture_output=True, text=True, timeout=110, check=False,
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

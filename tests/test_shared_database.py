@@ -17,9 +17,16 @@ def names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-async def healthy(port: int) -> bool:
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as response:
-        return response.status == 200
+async def gateway_part(port: int) -> str | None:
+    """What /healthz says of this process's part in the gateway, or None when it is not healthy."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as response:
+            if response.status != 200:
+                return None
+            body = await response.json()
+            return str(body.get("gateway"))
+    except aiohttp.ClientConnectionError:  # its listener is not up yet
+        return None
 
 
 async def test_two_bots_on_one_postgresql_database_start_and_make_nothing_at_database_path(
@@ -33,12 +40,18 @@ async def test_two_bots_on_one_postgresql_database_start_and_make_nothing_at_dat
     try:
         await bots[0].start(fake_discord)
         await bots[1].start(fake_discord)
-        # Both connected, or one of them stopped (a lock refused): whichever comes first.
-        await eventually(lambda: len(fake_discord.gateway.active) == 2 or any(
-            bot.proc is not None and bot.proc.returncode is not None for bot in bots), timeout=20)
-        for bot, env in zip(bots, envs, strict=True):
+        ports = [int(env["PORT"]) for env in envs]
+
+        async def settled() -> bool:
+            # One holds the gateway and the other stands by, or one of them stopped (a lock refused).
+            if any(bot.proc is not None and bot.proc.returncode is not None for bot in bots):
+                return True
+            parts = sorted([str(await gateway_part(port)) for port in ports])
+            return len(fake_discord.gateway.active) == 1 and parts == ["connected", "standby"]
+
+        await eventually(settled, timeout=20)
+        for bot in bots:
             assert bot.proc is not None and bot.proc.returncode is None, bot.log_text()
-            assert await healthy(int(env["PORT"]))
             assert "another instance" not in bot.log_text()
         assert not folder.exists(), f"made at DATABASE_PATH: {names(folder)}"
         assert names(tmp_path) == ["bot0.log", "bot1.log"]

@@ -2,62 +2,70 @@
 
 A backend answering "needs a human" (useapi's 596: a moderation message or a CAPTCHA on the account) stops
 every submission at once, because each further call would only fail; the pause outlives a restart and lifts
-after an admin's `/relay reset`, or by itself once the backend shows the account clear.
+after an admin's `/relay reset`, or by itself once the backend shows the account clear. Both live in the store:
+every process sharing the database pauses with the first that meets the 596, and admins hear once whichever
+process meets a problem first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from bot import messages
 from bot.backends.base import Backend, BackendError
-from bot.jobs import QUEUED, ErrorKind, Pause
+from bot.jobs import ErrorKind, Pause
 from bot.relay.display import Display
+from bot.relay.shared import Shared
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 
 class PauseState:
-    """Whether submissions are paused, and why; read by the display for the cards of waiting jobs."""
+    """Whether submissions are paused, and why, as this process last read it; read by the display for the
+    cards of waiting jobs."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, shared: Shared) -> None:
         self._store = store
-        self.current: Pause | None = None
+        self._shared = shared
+
+    @property
+    def current(self) -> Pause | None:
+        return self._shared.state.pause
 
     async def load(self) -> None:
-        self.current = await self._store.state.pause()
+        await self._shared.refresh()
 
     @property
     def reason(self) -> str | None:
         return self.current.reason if self.current else None
 
     async def set(self, pause: Pause | None) -> None:
-        self.current = pause
         await self._store.state.set_pause(pause)
+        await self._shared.written()
 
 
 class Alerts:
-    """Account-wide alerts already sent, by (kind, server): admins hear once per episode of a problem, not per job."""
+    """Account-wide alerts already sent, by (kind, server), in the store: admins hear once per episode of a
+    problem, not per job nor per process."""
 
     def __init__(self, store: Store, display: Display) -> None:
         self._store = store
         self._display = display
-        self._sent: set[tuple[ErrorKind, int | None]] = set()
 
     async def once(self, kind: ErrorKind, guild_id: int | None, text: str) -> None:
-        if (kind, guild_id) in self._sent:
+        if not await self._store.state.alert_once(str(kind), guild_id, time.time()):
             return
-        self._sent.add((kind, guild_id))
         admin_channel = None
         if guild_id is not None:
             admin_channel = (await self._store.teams.guild_settings(guild_id)).admin_channel_id
         await self._display.publisher.alert_admins(guild_id, admin_channel, text)
 
-    def over(self, *kinds: ErrorKind) -> None:
+    async def over(self, *kinds: ErrorKind) -> None:
         """The problem went away: a later one is a new episode worth telling admins about."""
-        self._sent = {key for key in self._sent if key[0] not in kinds}
+        await self._store.state.alerts_over(str(kind) for kind in kinds)
 
 
 class AccountGuard:
@@ -78,16 +86,16 @@ class AccountGuard:
         return self.pause_state.reason
 
     async def pause(self, error: BackendError, guild_id: int | None) -> None:
-        """Stop every submission at once: each further call would only fail the same way."""
+        """Stop every submission at once (every process's): each further call would only fail the same way.
+
+        Every waiting job's working message then says why it waits: each process shows it on the cards it holds
+        once it reads the pause (bot.relay.facade)."""
         facts = self._backend.facts
+        await self.pause_state.load()  # another process may have paused already
         current = self.pause_state.current
         if current is None:
             await self.pause_state.set(Pause(messages.explain(error, facts).public, error.account))
             log.warning("%s reports the account needs a human: submissions paused", facts.label)
-            # Every waiting job's working message says why it waits.
-            for queued in await self._store.jobs.in_states((QUEUED,)):
-                if queued.message_id is not None:
-                    self._display.schedule(queued)
         elif error.account and current.channel != error.account:
             await self.pause_state.set(Pause(current.reason, error.account))
         await self.alerts.once(ErrorKind.NEEDS_HUMAN, guild_id, messages.admin_alert(error, facts))
@@ -97,7 +105,7 @@ class AccountGuard:
         if self.pause_state.current is not None:
             log.info("submissions resumed")
         await self.pause_state.set(None)
-        self.alerts.over(ErrorKind.NEEDS_HUMAN)
+        await self.alerts.over(ErrorKind.NEEDS_HUMAN)
         self._wake.set()
 
     async def reset(self) -> list[str]:

@@ -2,12 +2,17 @@
 
 Discord limits message edits per channel, so every non-final edit goes through one budget per channel
 (latest state first); the first post of a working message and every final result are immediate.
+
+Where several processes share the database, a job's messages are edited and published only by the process
+that holds the job (bot.store.claims), under its job lock, so that a progress edit never paints over the
+result another process posted; any other process that learns something of the job pokes the holder instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 
 from bot import buttons
@@ -19,22 +24,27 @@ from bot.metrics import Metrics
 from bot.relay.edits import EditCoalescer
 from bot.relay.fairshare import FairShare
 from bot.relay.ports import FinalCard, MessageGone, Publisher, PublishError, Shown
-from bot.relay.tasks import JobLocks
+from bot.relay.tasks import JobLocks, Tasks
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 # A result Discord refuses for good (403) is tried this many times in all, then marked undelivered.
 MAX_REFUSED_PUBLISHES = 5
+# How long a claim to post a result holds against the other processes: far longer than a post takes (a large
+# upload included), so that only a process stalled mid-post loses it; one that died loses it at once.
+PUBLISH_CLAIM_SECONDS = 300.0
 
 
 class Display:
     """Working messages and results, each job's shown once it is final."""
 
     def __init__(self, *, store: Store, publisher: Publisher, facts: BackendFacts, fairshare: FairShare,
-                 media: MediaPreparer, locks: JobLocks, metrics: Metrics, paused: Callable[[], bool],
+                 media: MediaPreparer, locks: JobLocks, tasks: Tasks, metrics: Metrics, paused: Callable[[], bool],
                  edit_interval: float) -> None:
         self._store = store
+        self._coordination = store.coordination
+        self._tasks = tasks
         self.publisher = publisher
         self._facts = facts
         self._fairshare = fairshare
@@ -42,7 +52,7 @@ class Display:
         self._locks = locks
         self._metrics = metrics
         self._paused = paused
-        self.edits = EditCoalescer(edit_interval)
+        self.edits = EditCoalescer(edit_interval, self._coordination.edit_turn)
         # The progress figure and preview last scheduled for display per job: a repeat costs no edit.
         self._progress_shown: dict[int, tuple[int, str | None]] = {}
         # The place in line each waiting message shows now, so only the messages whose place changed are edited.
@@ -50,6 +60,14 @@ class Display:
 
     async def close(self) -> None:
         await self.edits.close()
+
+    def mine(self, job: JobRecord | JobBrief) -> bool:
+        """Whether this process shows the job (it holds it, or nobody does yet: it is being filed here)."""
+        return job.claimed_by is None or job.claimed_by == self._coordination.me
+
+    def _poke_holder(self, job: JobRecord | JobBrief) -> None:
+        assert job.claimed_by is not None
+        self._tasks.spawn(self._coordination.poke(job.claimed_by, job.id), f"poke-{job.id}")
 
     # -- working messages ----------------------------------------------------------------------------
 
@@ -80,12 +98,18 @@ class Display:
         return job
 
     def schedule(self, job: JobRecord | JobBrief, note: str | None = None) -> None:
-        """Edit a working message within its channel's budget, to the job's state when the edit runs."""
+        """Edit a working message within its channel's budget, to the job's state when the edit runs (another
+        process's job: its holder is told to, and the note, a passing one, is left out)."""
+        if not self.mine(job):
+            self._poke_holder(job)
+            return
+
         async def edit() -> None:
             async with self._locks(job.id):
                 fresh = await self._store.jobs.get(job.id)
-                # A progress edit that lost the race with the result must not paint over it.
-                if fresh is not None and not fresh.is_final:
+                # A progress edit that lost the race with the result must not paint over it; a job another
+                # process took over meanwhile is that one's to show.
+                if fresh is not None and not fresh.is_final and self.mine(fresh):
                     # A note describes the state it was written for ("waiting…"), not a later one.
                     await self._post(fresh, note if fresh.status == job.status else None)
 
@@ -109,13 +133,14 @@ class Display:
             del self._shown_places[job_id]
         for place, job in enumerate(order, start=1):
             # A job waiting to be sent again (busy, unreachable) shows that note until it is; an edit for its
-            # place would take the note away.
-            if job.message_id is not None and job.error is None and self._shown_places.get(job.id) != place:
+            # place would take the note away. Each process edits the cards of the jobs it holds.
+            if (job.message_id is not None and job.error is None and self.mine(job)
+                    and self._shown_places.get(job.id) != place):
                 self.schedule(job)
 
     async def note_all(self, states: tuple[str, ...], note: str | None) -> None:
-        """Put `note` on every card of a job in `states` (None: take it away again)."""
-        for job in await self._store.jobs.in_states(states):
+        """Put `note` on every card this process shows of a job in `states` (None: take it away again)."""
+        for job in await self._store.jobs.in_states(states, claimed_by=self._coordination.me):
             if job.message_id is not None:
                 self.schedule(job, note)
 
@@ -139,9 +164,25 @@ class Display:
         job's own message, so doing it again after a crash shows the same card. Where that message does not
         exist (never posted, or deleted by a moderator) a new one is posted and its id stored *before* the
         result goes into it: a crash in between leaves at most a stray working message, never two results.
+        Across processes only the job's holder posts, and only under the claim to post it, which another process
+        taking the job over meanwhile waits for.
         """
         if job.published or not job.is_final:
             return
+        if not self.mine(job):
+            self._poke_holder(job)
+            return
+        now = time.time()
+        if not await self._coordination.claim_publish(job.id, now=now, until=now + PUBLISH_CLAIM_SECONDS):
+            log.info("job %d: its result is being posted by another process", job.id)
+            return
+        try:
+            await self._publish(job)
+        finally:
+            # Shown, or to be tried again (by this process's next poll, or another's after a takeover).
+            await self._coordination.release_publish(job.id)
+
+    async def _publish(self, job: JobRecord) -> None:
         self.edits.cancel(job.id)
         self._progress_shown.pop(job.id, None)
         if job.message_id is None:
@@ -152,7 +193,7 @@ class Display:
         prepared = Prepared()
         used: frozenset[str] = frozenset()
         if job.status == COMPLETED:
-            prepared = await self._media.prepare(job.id, job.result, self.publisher.upload_limit(job.guild_id))
+            prepared = await self._media.prepare(job.id, job.result, await self.publisher.upload_limit(job.guild_id))
             used = await self.used_buttons(job)
         card = FinalCard(job, prepared.file, prepared.link, prepared.note, used)
         try:

@@ -2,7 +2,8 @@
 
 Discord rate-limits message edits per channel, so every non-final edit in one channel shares one budget:
 at most one edit per `interval` seconds, and a burst of updates to the same message collapses into one
-edit of its latest state. Final results never pass through here.
+edit of its latest state. Final results never pass through here. The budget is the coordination's
+(`edit_turn`): kept in the database when several processes edit in one channel with one bot token.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 Edit = Callable[[], Awaitable[None]]
+# Take the channel's next edit if it is due (0.0), else the seconds until it is: (channel, interval, now).
+Turn = Callable[[int, float, float], Awaitable[float]]
 
 
 class EditCoalescer:
     """Queues the latest edit per key, and runs them one channel at a time within the budget."""
 
-    def __init__(self, interval: float = 2.0) -> None:
+    def __init__(self, interval: float, turn: Turn) -> None:
         self.interval = interval
+        self._turn = turn
         self._pending: dict[int, dict[int, Edit]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
-        self._last_edit: dict[int, float] = {}
         self.edits_run = 0
 
     def schedule(self, channel_id: int, key: int, edit: Edit) -> None:
@@ -43,15 +46,19 @@ class EditCoalescer:
     async def _drain(self, channel_id: int) -> None:
         pending = self._pending[channel_id]
         while pending:
-            wait = self._last_edit.get(channel_id, 0.0) + self.interval - time.monotonic()
+            try:
+                wait = await self._turn(channel_id, self.interval, time.time())
+            except Exception:
+                log.exception("edit budget of channel %d unreadable; trying again", channel_id)
+                wait = self.interval
             if wait > 0:
                 await asyncio.sleep(wait)
+                continue
             if not pending:
                 break
             # Oldest waiting message first, so every job's bar moves in turn.
             key = next(iter(pending))
             edit = pending.pop(key)
-            self._last_edit[channel_id] = time.monotonic()
             try:
                 await edit()
                 self.edits_run += 1

@@ -1,20 +1,21 @@
 """The relay as the cogs and the webhook see it: one object that owns every job from the click to the result.
 
 It composes the parts, each owning the state of its concern (display, the account pause, submission and the
-fair share, updates and verification, polling and the outage backoff), and knows nothing of discord.py nor
-of any backend's wire format: Discord is behind the `Publisher` port, the backend behind `Backend`.
+fair share, updates and verification, polling and the outage backoff, the leases on jobs), and knows nothing
+of discord.py nor of any backend's wire format: Discord is behind the `Publisher` port, the backend behind
+`Backend`. Several relays (processes) may share one database: the store's coordination divides the slots and
+the jobs between them (bot.store.base.Coordinator), and the state they share is read from the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 
 from bot import buttons, messages
 from bot.backends.base import Backend, BackendError, BackendFacts, Button, JobUpdate
-from bot.jobs import ALL_STATES, CANCELLED, HELD, QUEUED, RUNNING, SUBMITTING, ErrorKind, JobRecord
+from bot.jobs import ALL_STATES, CANCELLED, QUEUED, RUNNING, SUBMITTING, ErrorKind, JobRecord, SharedState
 from bot.media import MediaPreparer
 from bot.metrics import Metrics
 from bot.relay.account import AccountGuard, Alerts, PauseState
@@ -23,12 +24,14 @@ from bot.relay.edits import EditCoalescer
 from bot.relay.fairshare import FairShare
 from bot.relay.images import ImageLinks, forget_old
 from bot.relay.intake import Intake
+from bot.relay.leases import Leases
 from bot.relay.outage import Outage
 from bot.relay.polling import Poller
 from bot.relay.ports import Publisher
 from bot.relay.region import Admission, RegionEditor
+from bot.relay.shared import Shared
 from bot.relay.submission import Retries, Submission
-from bot.relay.tasks import JobLocks, Tasks
+from bot.relay.tasks import JobLocks, Tasks, Wake
 from bot.relay.updates import CallbackUrls, Updates
 from bot.store import Store
 from bot.uploads import Upload
@@ -50,7 +53,7 @@ class RelaySettings:
     def __init__(self, *, max_jobs: int, poll_interval: float, job_timeout_minutes: float, retry_seconds: float,
                  retry_attempts: int, backoff_seconds: float, backoff_max_seconds: float,
                  progress_edit_seconds: float, account: str | None = None, public_url: str | None = None,
-                 kept_image_days: int = 7) -> None:
+                 kept_image_days: int = 7, call_timeout: float = 30.0) -> None:
         self.max_jobs = max_jobs
         self.poll_interval = poll_interval
         self.job_timeout_minutes = job_timeout_minutes
@@ -59,6 +62,7 @@ class RelaySettings:
         self.account = account
         self.public_url = public_url  # where the listener is reachable (kept images, the region editor)
         self.kept_image_days = kept_image_days
+        self.call_timeout = call_timeout  # the longest one backend call may take (BACKEND_TIMEOUT_SECONDS)
 
 
 class Relay:
@@ -70,36 +74,44 @@ class Relay:
         self.store = store
         self.backend = backend
         self.metrics = metrics or Metrics()
-        self._wake = asyncio.Event()
-        self._tasks = Tasks()
+        self.coordination = store.coordination
+        self._wake = Wake(self.coordination.wake_others)
+        self._tasks = tasks = Tasks()
         self._locks = locks = JobLocks()
+        self.shared = shared = Shared(store, self._wake)
+        shared.observe(self._shared_changed)
         self.fairshare = FairShare(store)
-        self._pause = PauseState(store)
+        self._pause = PauseState(store, shared)
         interval = settings.progress_edit_seconds if edit_interval is None else edit_interval
         self.display = Display(store=store, publisher=publisher, facts=backend.facts, fairshare=self.fairshare,
-                               media=media, locks=locks, metrics=self.metrics,
+                               media=media, locks=locks, tasks=tasks, metrics=self.metrics,
                                paused=lambda: self._pause.current is not None, edit_interval=interval)
         self.account = AccountGuard(backend, store, self.display, self._pause, Alerts(store, self.display),
                                     account=settings.account, wake=self._wake)
         retries = settings.retries
-        outage = Outage(backend.facts.label, retries.base, retries.cap, self._outage_changed)
-        self.updates = Updates(store=store, backend=backend, display=self.display, locks=locks, tasks=self._tasks,
+        outage = Outage(backend.facts.label, retries.base, retries.cap, store, shared)
+        self.updates = Updates(store=store, backend=backend, display=self.display, locks=locks, tasks=tasks,
                                outage=outage, urls=CallbackUrls(callback_base), wake=self._wake,
                                metrics=self.metrics)
         self.images = ImageLinks(settings.public_url)
         self._kept_days = settings.kept_image_days
-        self.submission = Submission(store=store, backend=backend, display=self.display, updates=self.updates,
-                                     account=self.account, fairshare=self.fairshare, locks=locks, tasks=self._tasks,
-                                     wake=self._wake, max_jobs=settings.max_jobs, retries=retries,
-                                     images=self.images)
         self.intake = Intake(store=store, facts=backend.facts, simulated=backend.simulated, display=self.display,
                              locks=locks, wake=self._wake, links=self.images,
-                             images_by_link=backend.facts.images_by_link, kept_days=settings.kept_image_days)
+                             images_by_link=backend.facts.images_by_link, kept_days=settings.kept_image_days,
+                             lease=self._until)
         self.region = RegionEditor(store=store, intake=self.intake, media=media, public_url=settings.public_url,
                                    buttons=backend.facts.region, admit=admit or _admit_all)
         self.poller = Poller(store=store, backend=backend, updates=self.updates, account=self.account,
-                             display=self.display, locks=locks, wake=self._wake, interval=settings.poll_interval,
-                             timeout_minutes=settings.job_timeout_minutes, callbacks=callback_base is not None)
+                             display=self.display, locks=locks, shared=shared, wake=self._wake,
+                             interval=settings.poll_interval, timeout_minutes=settings.job_timeout_minutes,
+                             callbacks=callback_base is not None)
+        self.submission = Submission(store=store, backend=backend, display=self.display, updates=self.updates,
+                                     account=self.account, shared=shared, locks=locks, tasks=tasks, wake=self._wake,
+                                     max_jobs=settings.max_jobs, retries=retries, lease=self._until,
+                                     images=self.images)
+        self.leases = Leases(store=store, submission=self.submission, updates=self.updates, display=self.display,
+                             poller=self.poller, locks=locks, tasks=tasks, backend_name=backend.facts.name,
+                             interval=settings.poll_interval, call_timeout=settings.call_timeout)
         self._loops: list[asyncio.Task[None]] = []
         self._housekeeper: asyncio.Task[None] | None = None
 
@@ -137,39 +149,18 @@ class Relay:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Pick up every unfinished job and start the scheduler and the poller.
+        """Pick up every unfinished job no live process holds, and start the scheduler, the poller and the leases.
 
         Queued jobs keep their place, since the queue is the store's order; jobs whose submission a crash cut
-        short are looked for at the backend before they are sent again.
+        short are looked for at the backend before they are sent again (bot.relay.leases).
         """
-        await self.fairshare.load()
-        await self._pause.load()
-        jobs = self.store.jobs
-        for job in await jobs.unfinished_elsewhere(self.facts.name):
-            # Sent through (or meant for) a backend this bot no longer uses: nobody will ever finish it here.
-            async with self._locks(job.id):
-                await self.updates.fail(job, messages.backend_gone(job.backend), ErrorKind.UNSUPPORTED)
-        submitting = await jobs.in_states((SUBMITTING,), backend=self.facts.name)
-        for job in submitting:
-            if job.backend_job_id is not None:
-                # Its press's first step was made (the job waits for its prompt there): give the prompt now.
-                self.submission.resume(job)
-        cut_short = [job for job in submitting if job.backend_job_id is None]
-        for job in await self.submission.adopt_cut_short(cut_short):
-            # The backend is not running it: send it again. A one-shot button answers "already done" with the
-            # existing job, which is adopted; the reference lets a late callback match.
-            await jobs.requeue(job.id, time.time())
-        for job in await jobs.in_states((QUEUED,)):
-            if job.not_before >= HELD:
-                # Stopped between filing it and keeping its images: sending it without them would spend
-                # Midjourney time on the wrong job.
-                async with self._locks(job.id):
-                    await self.updates.fail(job, messages.FILING_CUT_SHORT, ErrorKind.CANCELLED)
-            elif job.message_id is None:
-                await self.display.show(job)
+        await self.coordination.start(on_wake=self._wake.set_here, on_job=self._job_changed)
+        await self.shared.refresh()
+        await self.leases.pick_up(await self.leases.take_over(), read_now=False)
         self._loops = [
             asyncio.create_task(self.submission.run(), name="relay-scheduler"),
             asyncio.create_task(self.poller.run(), name="relay-poller"),
+            asyncio.create_task(self.leases.run(), name="relay-leases"),
         ]
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="relay-housekeeping")
 
@@ -185,12 +176,14 @@ class Relay:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
     async def stop(self) -> None:
-        """Stop the loops and let in-flight store writes finish; whatever is cut short resumes at the next start."""
+        """Stop the loops and let in-flight store writes finish; whatever is cut short resumes at the next start,
+        or in another process: this one's leases end now, so another takes its jobs at once."""
         if self._housekeeper is not None:
             # It only deletes what is no longer needed: cut short, it does the rest next time.
             self._housekeeper.cancel()
         self.submission.stop()
         self.poller.stop()
+        self.leases.stop()
         if self._loops:
             # A pass half-way gets a moment to finish what it is writing; one stuck on a slow backend is cut short.
             _, unfinished = await asyncio.wait(self._loops, timeout=STOP_GRACE_SECONDS)
@@ -199,10 +192,37 @@ class Relay:
             await asyncio.gather(*self._loops, return_exceptions=True)
         await self._tasks.drain(STOP_GRACE_SECONDS)
         await self.display.close()
+        if self._loops:
+            try:
+                await self.coordination.let_go()
+            except Exception as exc:  # the database is gone: the leases run out by themselves
+                log.info("leases not ended at stop (%s); they run out by themselves", type(exc).__name__)
 
-    def _outage_changed(self, down: bool) -> None:
-        note = messages.outage_note(self.facts) if down else None
-        self._tasks.spawn(self.display.note_all((QUEUED, RUNNING), note), "outage-note")
+    def _until(self) -> float:
+        return self.leases.until()
+
+    def _shared_changed(self, before: SharedState, after: SharedState) -> None:
+        """Each process shows what every process reads, on the cards of the jobs it holds."""
+        if before.pause is None and after.pause is not None:
+            # Every waiting job's working message says why it waits.
+            self._tasks.spawn(self.display.note_all((QUEUED,), None), "pause-note")
+        if (before.outage.since is None) != (after.outage.since is None):
+            note = messages.outage_note(self.facts) if after.outage.since is not None else None
+            self._tasks.spawn(self.display.note_all((QUEUED, RUNNING), note), "outage-note")
+
+    def _job_changed(self, job_id: int) -> None:
+        """Another process changed a job this one holds (a callback it took, a cancel): show it here."""
+        self._tasks.spawn(self._show_changed(job_id), f"changed-{job_id}")
+
+    async def _show_changed(self, job_id: int) -> None:
+        async with self._locks(job_id):
+            fresh = await self.store.jobs.get(job_id)
+            if fresh is None or not self.display.mine(fresh):
+                return
+            if fresh.is_final:
+                await self.display.publish(fresh)
+            elif fresh.message_id is not None:
+                self.display.schedule(fresh)
 
     # -- intake --------------------------------------------------------------------------------------
 

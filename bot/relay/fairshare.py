@@ -1,17 +1,17 @@
 """The one fair-share rule: of the members with work waiting, the one served longest ago goes first.
 
 One person's twenty clicks do not starve a colleague's one. The scheduler applies the rule to pick the next
-job; the display replays it to show each waiting job its true place in line.
+job; the display replays it to show each waiting job its true place in line. Who was served when is read
+from the store (each owner's latest submission), so the turns hold across restarts and across processes.
 """
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from bot.jobs import JobBrief, JobRecord
+from bot.jobs import JobBrief
 from bot.store import Store
 
 
@@ -55,24 +55,17 @@ def round_robin(queued: Sequence[OwnedT], last_served: Mapping[int, float]) -> l
 
 
 class FairShare:
-    """When each member was last served (from the store at start, then kept here), and the rule applied to it."""
+    """The rule applied to the store's record of who was served when: the same for every process on the
+    database (the claim of a slot applies `pick` inside its own transaction, bot.store.base.Coordinator)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._served: dict[int, float] = {}
-
-    async def load(self) -> None:
-        self._served = await self._store.jobs.last_served()
-
-    def pick(self, candidates: Sequence[JobRecord]) -> JobRecord:
-        return pick(candidates, self._served)
-
-    def served(self, owner_id: int) -> None:
-        self._served[owner_id] = time.time()
 
     async def order(self) -> list[JobBrief]:
         """Every waiting job, in the order they will be sent."""
-        return round_robin(await self._store.jobs.queued_briefs(), self._served)
+        queued = await self._store.jobs.queued_briefs()
+        served = await self._store.jobs.last_served_of({job.owner_id for job in queued})
+        return round_robin(queued, served)
 
     async def place(self, job_id: int) -> int | None:
         """A waiting job's 1-based place in line; None when it is not waiting."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.backends.base import BackendFacts, Button
 from bot.jobs import HELD, JobRecord
@@ -36,7 +36,8 @@ class Intake:
     """Files jobs: one row, its kept images, its working message, and a wake for the scheduler."""
 
     def __init__(self, *, store: Store, facts: BackendFacts, simulated: bool, display: Display, locks: JobLocks,
-                 wake: asyncio.Event, links: ImageLinks, images_by_link: bool, kept_days: int) -> None:
+                 wake: asyncio.Event, links: ImageLinks, images_by_link: bool, kept_days: int,
+                 lease: Callable[[], float]) -> None:
         self._store = store
         self._facts = facts
         self._simulated = simulated
@@ -46,6 +47,7 @@ class Intake:
         self._links = links
         self._images_by_link = images_by_link
         self._kept_days = kept_days
+        self._lease = lease  # when a lease taken now ends
 
     def images_refused(self) -> str | None:
         """Why images cannot be sent with this backend here (it fetches links, and there is no PUBLIC_URL)."""
@@ -86,6 +88,7 @@ class Intake:
             backend=self._facts.name, parent_id=parent.id, button=button, button_prompt=prompt,
             one_shot=button.name in self._facts.one_shot, simulated=self._simulated, action=parent.action,
             dimensions=parent.dimensions, not_before=HELD if mask is not None else 0.0)
+        job = await self._hold(job)
         if mask is not None:
             # The region is kept with the job like any image a member gives: sent with its prompt, even after a
             # restart between the press and the prompt.
@@ -98,9 +101,15 @@ class Intake:
                                             prompt=prompt, backend=self._facts.name, simulated=self._simulated,
                                             action=action, dimensions=dimensions,
                                             not_before=HELD if images else 0.0)
+        job = await self._hold(job)
         if images:
             job = await self._keep(job, [(image.content_type, image.data) for image in images])
         return await self._file(job)
+
+    async def _hold(self, job: JobRecord) -> JobRecord:
+        """Hold the new job from the start: this process keeps its images and posts its working message, and no
+        other process takes it over meanwhile (one sharing the database waits FILING_SECONDS for that)."""
+        return await self._store.coordination.hold(job.id, self._lease()) or job
 
     async def _keep(self, job: JobRecord, images: Sequence[tuple[str, bytes]]) -> JobRecord:
         """Keep a held job's images, then release it to the scheduler: it never goes out without them."""

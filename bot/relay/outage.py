@@ -1,8 +1,8 @@
 """Backing off from a backend that does not answer: the one backoff formula, and the relay-wide outage.
 
-A backend outage (no answer, a timeout, a server error) is one relay-wide backoff: every poll and lookup
-waits for the same moment, so the backend is asked once per round rather than once per job, and queued
-jobs keep their order instead of each retrying on its own clock.
+A backend outage (no answer, a timeout, a server error) is one relay-wide backoff: every poll and lookup, in
+every process, waits for the same moment, so the backend is asked once per round rather than once per job,
+and queued jobs keep their order instead of each retrying on its own clock.
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+
+from bot.jobs import OutageState
+from bot.relay.shared import Shared
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -22,39 +25,47 @@ def backoff(base: float, cap: float, attempt: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-class Outage:
-    """Whether the backend is answering; `on_change(True)` when it stops, `on_change(False)` when it is back."""
+def next_round(seen: OutageState, now: float, base: float, cap: float) -> OutageState | None:
+    """The outage after a failed call at `now`: a new round when the last one is over (or none began), else
+    None, since calls already in flight when this round began do not count twice."""
+    if seen.since is not None and now < seen.retry_at:
+        return None
+    rounds = seen.round + 1
+    return OutageState(now if seen.since is None else seen.since, rounds, now + backoff(base, cap, rounds))
 
-    def __init__(self, label: str, base: float, cap: float, on_change: Callable[[bool], None]) -> None:
+
+class Outage:
+    """Whether the backend is answering, as every process on the database sees it (the store's outage row,
+    read through `shared`): one backoff for all, so a backend that is down is asked once per round, not once
+    per process. Each process's cards get their note when it reads the change (bot.relay.facade)."""
+
+    def __init__(self, label: str, base: float, cap: float, store: Store, shared: Shared) -> None:
         self._label = label
         self._base = base
         self._cap = cap
-        self._on_change = on_change
-        self._since: float | None = None
-        self._round = 0
-        self._retry_at = 0.0
+        self._store = store
+        self._shared = shared
 
     @property
     def waiting(self) -> bool:
         """True while the backend is down and the next round has not come yet."""
-        return time.time() < self._retry_at
+        return time.time() < self._shared.state.outage.retry_at
 
-    def failed(self, why: str) -> None:
+    async def failed(self, why: str) -> None:
         """A call got no usable answer: hold off for the next round of the backoff."""
-        now = time.time()
-        if self._since is None:
-            self._since = now
+        seen = self._shared.state.outage
+        new = next_round(seen, time.time(), self._base, self._cap)
+        if new is None:
+            return
+        # Of processes failing at once, one moves the round on; the others take in what it wrote.
+        if await self._store.state.set_outage(new, expect=seen) and seen.since is None:
             log.warning("%s is not answering (%s); polls back off until it does", self._label, why)
-            self._on_change(True)
-        if now >= self._retry_at:
-            # A new round: calls that were already in flight when the last round began do not count twice.
-            self._round += 1
-            self._retry_at = now + backoff(self._base, self._cap, self._round)
+        await self._shared.refresh()
 
-    def answered(self) -> None:
-        if self._since is not None:
-            log.info("%s answers again after %.1fs", self._label, time.time() - self._since)
-            self._on_change(False)
-        self._since = None
-        self._round = 0
-        self._retry_at = 0.0
+    async def answered(self) -> None:
+        seen = self._shared.state.outage
+        if seen.since is None:
+            return  # the common case costs nothing
+        if await self._store.state.set_outage(OutageState(), expect=seen):
+            log.info("%s answers again after %.1fs", self._label, time.time() - seen.since)
+        await self._shared.refresh()

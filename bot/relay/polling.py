@@ -2,7 +2,8 @@
 results Discord did not take yet.
 
 Without callbacks (no PUBLIC_URL) polling follows every running job; with them, only the jobs whose callbacks
-stopped coming. One request a pass where the backend can read many jobs at once.
+stopped coming. One request a pass where the backend can read many jobs at once. Each process polls the jobs
+it holds (bot.store.claims): several processes on one database never ask twice about one job.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot.backends.base import Backend, BackendError
 from bot.jobs import LATE_COMPLETION_KINDS, RUNNING, ErrorKind, JobRecord
 from bot.relay.account import AccountGuard
 from bot.relay.display import Display
+from bot.relay.shared import Shared
 from bot.relay.tasks import JobLocks
 from bot.relay.updates import Updates
 from bot.store import Store
@@ -32,9 +34,11 @@ class Poller:
     """The poll loop."""
 
     def __init__(self, *, store: Store, backend: Backend, updates: Updates, account: AccountGuard,
-                 display: Display, locks: JobLocks, wake: asyncio.Event, interval: float, timeout_minutes: float,
-                 callbacks: bool) -> None:
+                 display: Display, locks: JobLocks, shared: Shared, wake: asyncio.Event, interval: float,
+                 timeout_minutes: float, callbacks: bool) -> None:
         self._store = store
+        self._coordination = store.coordination
+        self._shared = shared
         self._backend = backend
         self._updates = updates
         self._account = account
@@ -69,13 +73,16 @@ class Poller:
         quiet = self._interval if not self._callbacks else QUIET_INTERVALS * self._interval
         timeout = self._timeout_minutes * 60
         jobs = self._store.jobs
+        me = self._coordination.me
+        # The pause and the outage as every process sees them now.
+        await self._shared.refresh()
         # While paused only the account is asked about: every job call would be refused the same way.
         await self._account.check()
         # Filtered in SQL: a long history holds many failed jobs, and this runs every poll interval.
         name = self._backend.facts.name
-        late = await jobs.late_failures(name, LATE_COMPLETION_KINDS, since=now - LATE_WINDOW_SECONDS)
+        late = await jobs.late_failures(name, LATE_COMPLETION_KINDS, since=now - LATE_WINDOW_SECONDS, claimed_by=me)
         due: list[JobRecord] = []
-        for job in await jobs.in_states((RUNNING,), backend=name) + late:
+        for job in await jobs.in_states((RUNNING,), backend=name, claimed_by=me) + late:
             if self._stopping.is_set():
                 return
             # A job adopted after a restart was never submitted by this process: count from its filing.
@@ -92,11 +99,18 @@ class Poller:
                 due.append(job)
         if due and not self._updates.outage.waiting:
             await self._poll(due)
-        for job in await jobs.unpublished_final():
+        for job in await jobs.unpublished_final(claimed_by=me):
             async with self._locks(job.id):
                 fresh = await jobs.get(job.id)
                 if fresh is not None:
                     await self._display.publish(fresh)
+
+    async def poll_jobs(self, jobs: list[JobRecord]) -> None:
+        """Read these jobs now, whatever their last event (jobs taken over from a process gone: their callbacks
+        may have gone to it)."""
+        due = [job for job in jobs if job.status == RUNNING and job.backend_job_id is not None]
+        if due and self._account.paused_reason is None and not self._updates.outage.waiting:
+            await self._poll(due)
 
     async def _poll(self, due: list[JobRecord]) -> None:
         ids = [job.backend_job_id for job in due if job.backend_job_id]
@@ -106,10 +120,10 @@ class Poller:
             if exc.kind is ErrorKind.NEEDS_HUMAN:
                 await self._account.pause(exc, due[0].guild_id)
                 return
-            self._updates.backend_failed(exc)
+            await self._updates.backend_failed(exc)
             log.info("poll of %d jobs failed (%s); will try again", len(ids), exc.kind.value)
             return
-        self._updates.backend_answered()
+        await self._updates.backend_answered()
         facts = self._backend.facts
         for job in due:
             truth = found.get(job.backend_job_id or "")

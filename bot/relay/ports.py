@@ -52,8 +52,9 @@ class MessageGone(PublishError):
 class Publisher(Protocol):
     """What the relay needs from the Discord side."""
 
-    def upload_limit(self, guild_id: int) -> int:
-        """The largest file the bot may upload in this server."""
+    async def upload_limit(self, guild_id: int) -> int:
+        """The largest file the bot may upload in this server (asked of Discord where the gateway's cache has no
+        server: a process standing by)."""
         ...
 
     async def show_pending(self, job: JobRecord, note: str | None, place: int | None) -> int | None:

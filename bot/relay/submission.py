@@ -2,6 +2,8 @@
 
 Never more jobs at the backend than its slots (halved for a while after the backend says Midjourney queued
 one where it cannot follow it); the next job is the fair share's pick; every refusal is decided by its kind.
+The slots are counted, and the pick made, in the store's claim (bot.store.base.Coordinator.claim_next), so
+they hold across every process on the database; the halving is in the store too.
 """
 
 from __future__ import annotations
@@ -10,17 +12,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot import messages
 from bot.backends.base import Backend, BackendError, BackendStatus, Button, JobUpdate
 from bot.jobs import DUPLICATE, MODERATED, RUNNING, SUBMITTING, ErrorKind, JobRecord
 from bot.relay.account import AccountGuard
 from bot.relay.display import Display
-from bot.relay.fairshare import FairShare
+from bot.relay.fairshare import pick
 from bot.relay.images import ImageLinks
 from bot.relay.intake import BLEND, DESCRIBE
 from bot.relay.outage import backoff
+from bot.relay.shared import Shared
 from bot.relay.tasks import JobLocks, Tasks
 from bot.relay.updates import OUTAGE_KINDS, Updates, parse_ref
 from bot.store import Store
@@ -51,26 +54,30 @@ class Submission:
     """The scheduler and the answer ladder."""
 
     def __init__(self, *, store: Store, backend: Backend, display: Display, updates: Updates, account: AccountGuard,
-                 fairshare: FairShare, locks: JobLocks, tasks: Tasks, wake: asyncio.Event, max_jobs: int,
-                 retries: Retries, images: ImageLinks) -> None:
+                 shared: Shared, locks: JobLocks, tasks: Tasks, wake: asyncio.Event, max_jobs: int,
+                 retries: Retries, lease: Callable[[], float], images: ImageLinks) -> None:
         self._store = store
         self._backend = backend
         self._display = display
         self._updates = updates
         self._account = account
-        self._fairshare = fairshare
+        self._shared = shared
         self._locks = locks
         self._tasks = tasks
         self._wake = wake
         self.max_jobs = max_jobs
         self._retries = retries
         self._images = images
-        self._reduced_until = 0.0
+        self._lease = lease  # when a lease taken now ends
         self._closing = False
 
+    @property
+    def _reduced_until(self) -> float:
+        return self._shared.state.reduced_until
+
     def capacity(self) -> int:
-        """Midjourney slots the relay may use now: the backend's max jobs, halved for a while after an untrackable
-        job."""
+        """Midjourney slots the relay may use now, all processes together: the backend's max jobs, halved for a
+        while after an untrackable job."""
         slots = self.max_jobs
         if time.time() < self._reduced_until:
             slots = max(1, slots // 2)
@@ -102,19 +109,16 @@ class Submission:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def dispatch_ready(self) -> None:
+        # The pause and the halving as every process sees them now (another may have met a 596 or a 504).
+        await self._shared.refresh()
         if self._account.paused_reason is not None:
             return
-        jobs = self._store.jobs
+        claim = self._store.coordination.claim_next
         while True:
-            if self.capacity() - await jobs.count_active() <= 0:
-                return
-            candidates = await jobs.next_queued(time.time())
-            if not candidates:
-                return
-            job = await jobs.mark_submitting(self._fairshare.pick(candidates).id)
+            job = await claim(capacity=self.capacity(), now=time.time(), until=self._lease(), pick=pick)
             if job is None:
-                continue
-            self._fairshare.served(job.owner_id)
+                # No slot, no job, or the one picked changed meanwhile (cancelled): that change woke us again.
+                return
             self._tasks.spawn(self._submit(job), f"submit-{job.id}")
 
     def resume(self, job: JobRecord) -> None:
@@ -191,7 +195,7 @@ class Submission:
         if result is None:
             return
         # The account works again: a later refusal of the token is a new problem worth telling admins about.
-        self._account.alerts.over(ErrorKind.UNAUTHORISED, ErrorKind.NO_SUBSCRIPTION)
+        await self._account.alerts.over(ErrorKind.UNAUTHORISED, ErrorKind.NO_SUBSCRIPTION)
         running = await self._store.jobs.mark_running(job.id, result.job_id, result.raw)
         if running is None:
             return
@@ -280,7 +284,8 @@ class Submission:
                 await self._display.notify(requeued, messages.explain(exc, facts).private)
                 await self._display.show(requeued, messages.PAUSED_NOTE)
         elif kind is ErrorKind.UNTRACKABLE:
-            self._reduced_until = time.time() + REDUCED_CONCURRENCY_SECONDS
+            await self._store.state.reduce_concurrency(time.time() + REDUCED_CONCURRENCY_SECONDS)
+            await self._shared.written()
             log.warning("job %d: %s cannot follow the job Midjourney queued; using %d slots for %.0fs", job.id,
                         facts.label, self.capacity(), REDUCED_CONCURRENCY_SECONDS)
             await self._updates.fail(job, messages.explain(exc, facts), kind, backend_job_id=exc.job_id)

@@ -1,17 +1,20 @@
-"""The relay's shared plumbing: one lock per job, and the background tasks it must wait for at shutdown."""
+"""The relay's shared plumbing: one lock per job, the background tasks it must wait for at shutdown, and the
+scheduler's wake-up."""
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 
 class JobLocks:
     """One asyncio lock per job: every read-decide-write of a job's state happens under it.
 
-    Kept only while someone holds or waits on it, so a long history costs no memory.
+    Kept only while someone holds or waits on it, so a long history costs no memory. A lock of this process:
+    across processes the job's holder is the only one that sends, shows or publishes it (bot.store.claims), and
+    every other write is a guarded statement, so another process racing it changes nothing it should not.
     """
 
     def __init__(self) -> None:
@@ -44,3 +47,20 @@ class Tasks:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+class Wake(asyncio.Event):
+    """The scheduler's wake-up: a freed slot or a new job sets it, here and (through `others`) in the other
+    processes on the database, whose scheduler may be the one with a slot to give."""
+
+    def __init__(self, others: Callable[[], None] = lambda: None) -> None:
+        super().__init__()
+        self.others = others
+
+    def set(self) -> None:
+        super().set()
+        self.others()
+
+    def set_here(self) -> None:
+        """Another process woke us: look again, without waking them back."""
+        super().set()

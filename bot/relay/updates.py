@@ -99,12 +99,12 @@ class Updates:
         expected = self.urls.for_job(job)
         return expected is None or truth.callback_url in (None, expected)
 
-    def backend_answered(self) -> None:
-        self.outage.answered()
+    async def backend_answered(self) -> None:
+        await self.outage.answered()
 
-    def backend_failed(self, error: BackendError) -> None:
+    async def backend_failed(self, error: BackendError) -> None:
         if error.kind in OUTAGE_KINDS:
-            self.outage.failed(error.kind.value)
+            await self.outage.failed(error.kind.value)
 
     async def apply(self, job: JobRecord, truth: JobUpdate) -> None:
         """Apply what the backend said of `job` when asked (the caller holds the job's lock)."""
@@ -246,10 +246,10 @@ class Updates:
             if exc.kind is ErrorKind.NOT_FOUND:
                 log.info("job %d: a callback named a job the backend does not know; ignored", job_id)
                 return
-            self.backend_failed(exc)
+            await self.backend_failed(exc)
             log.info("job %d: could not re-read it after a callback (%s); polling will", job_id, exc.kind.value)
             return
-        self.backend_answered()
+        await self.backend_answered()
         async with self._locks(job_id):
             fresh = await self._store.jobs.get(job_id)
             if fresh is None or truth.job_id != backend_job_id:
@@ -260,7 +260,8 @@ class Updates:
                 adopted = await self._store.jobs.mark_running(job_id, backend_job_id, truth.raw)
                 if adopted is None:
                     return
-                log.info("job %d: adopted %s, which the backend accepted before a restart", job_id, backend_job_id)
+                log.info("job %d: adopted %s, which the backend accepted before its submission was recorded (a "
+                         "restart, or a call still returning)", job_id, backend_job_id)
                 fresh = adopted
             elif fresh.backend_job_id != backend_job_id:
                 return

@@ -65,13 +65,21 @@ def decode_job(row: Mapping[str, Any], identity: str) -> JobRecord:
     data["simulated"] = bool(data["simulated"])
     kind = data["error_kind"]
     data["error_kind"] = ErrorKind(kind) if kind else None
-    data.pop("one_shot", None)
+    # The lease and the publish claim are the coordination's business alone (bot.store.claims).
+    for private in ("one_shot", "lease_until", "publish_by", "publish_until"):
+        data.pop(private, None)
     return JobRecord(**data)
 
 
+# The columns a `JobBrief` is read from, in its fields' order.
+BRIEF_COLUMNS = "id, owner_id, channel_id, message_id, error, status, claimed_by"
+BRIEF_WIDTH = len(BRIEF_COLUMNS.split(","))
+
+
 def decode_brief(row: Iterable[Any]) -> JobBrief:
-    job_id, owner_id, channel_id, message_id, error, status = row
-    return JobBrief(int(job_id), int(owner_id), int(channel_id), message_id, error, str(status))
+    job_id, owner_id, channel_id, message_id, error, status, claimed_by = row
+    return JobBrief(int(job_id), int(owner_id), int(channel_id), message_id, error, str(status),
+                    None if claimed_by is None else int(claimed_by))
 
 
 def decode_image(row: Mapping[str, Any]) -> KeptImage:

@@ -1,4 +1,9 @@
-"""The fake's gateway websocket: HELLO, heartbeats, IDENTIFY/RESUME, dispatches, optional zlib-stream."""
+"""The fake's gateway websocket: HELLO, heartbeats, IDENTIFY/RESUME, dispatches, optional zlib-stream, shards.
+
+A session that IDENTIFYs with `shard: [id, count]` is one shard, as Discord has it: it gets the guilds whose
+`(guild_id >> 22) % count` is its id (in READY and GUILD_CREATE) and only their events; DMs go to shard 0.
+A session without a shard gets everything, and so does every such session connected at once.
+"""
 
 from __future__ import annotations
 
@@ -25,13 +30,22 @@ RESUME, RECONNECT, REQUEST_GUILD_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK 
 HEARTBEAT_INTERVAL_MS = 41_250
 
 
+def shard_of(guild_id: int | None, count: int) -> int:
+    """Discord's rule: which of `count` shards gets a guild's events (a DM's: shard 0)."""
+    return 0 if guild_id is None else (guild_id >> 22) % count
+
+
+def covers(shard: tuple[int, int] | None, guild_id: int | None) -> bool:
+    return shard is None or shard_of(guild_id, shard[1]) == shard[0]
+
+
 class GatewayHost(Protocol):
     """What the gateway needs from the fake: the token and the payloads that describe its world."""
 
     token: str
 
-    def ready_payload(self, session_id: str, resume_url: str) -> JSON: ...
-    def guild_create_payloads(self, intents: int) -> list[JSON]: ...
+    def ready_payload(self, session_id: str, resume_url: str, shard: tuple[int, int] | None) -> JSON: ...
+    def guild_create_payloads(self, intents: int, shard: tuple[int, int] | None) -> list[JSON]: ...
     def member_chunks(self, request: JSON) -> list[JSON]: ...
     def gateway_changed(self) -> None: ...
 
@@ -52,6 +66,11 @@ class GatewaySession:
     @property
     def intents(self) -> int:
         return int(self.identify.get("intents", 0))
+
+    @property
+    def shard(self) -> tuple[int, int] | None:
+        given = self.identify.get("shard")
+        return (int(given[0]), int(given[1])) if isinstance(given, list) and len(given) == 2 else None
 
     async def send(self, payload: JSON) -> None:
         ws = self.ws
@@ -93,9 +112,10 @@ class Gateway:
         return [s for s in self.sessions.values() if s.ready and s.ws is not None and not s.ws.closed]
 
     async def dispatch(self, event: str, data: JSON, *, intent: int | None = None) -> None:
-        """Send a DISPATCH to every connected session (that asked for `intent`, if given)."""
+        """Send a DISPATCH to every connected session (that asked for `intent`, if given) that has its guild."""
+        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
         for session in self.active:
-            if intent is None or session.intents & intent:
+            if (intent is None or session.intents & intent) and covers(session.shard, guild_id):
                 await session.send({"op": DISPATCH, "t": event, "d": data})
 
     async def reconnect(self) -> None:
@@ -161,8 +181,9 @@ class Gateway:
         session = GatewaySession(session_id=secrets.token_hex(16), identify=data, ws=ws, compressor=compressor)
         self.sessions[session.session_id] = session
         self.identifies += 1
-        await session.send({"op": DISPATCH, "t": "READY", "d": self._host.ready_payload(session.session_id, self.url)})
-        for guild in self._host.guild_create_payloads(session.intents):
+        ready = self._host.ready_payload(session.session_id, self.url, session.shard)
+        await session.send({"op": DISPATCH, "t": "READY", "d": ready})
+        for guild in self._host.guild_create_payloads(session.intents, session.shard):
             await session.send({"op": DISPATCH, "t": "GUILD_CREATE", "d": guild})
         session.ready = True
         self._host.gateway_changed()

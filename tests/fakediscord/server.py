@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from aiohttp import BodyPartReader, web
 
-from .gateway import Gateway
+from .gateway import Gateway, covers
 from .models import (
     ADMIN_ROLE_ID,
     ALICE,
@@ -217,6 +217,7 @@ class FakeDiscord:
         self._tasks: set[asyncio.Task[None]] = set()
         self.spec = SpecValidator.shared()
         self.gateway = Gateway(self, zlib_stream=zlib)
+        self.recommended_shards = 1  # what GET /gateway/bot says
         self._runner: web.AppRunner | None = None
         self.root = ""
         self.api_base = ""
@@ -272,6 +273,8 @@ class FakeDiscord:
             }
         self.guilds[guild.id] = guild
         for session in self.gateway.active:
+            if not covers(session.shard, guild.id):
+                continue
             payload = self._guild_create(guild, session.intents)
             # A guild joined after READY comes without `unavailable`, which discord.py reads as a join.
             del payload["unavailable"]
@@ -579,11 +582,11 @@ class FakeDiscord:
 
     # GatewayHost protocol
 
-    def ready_payload(self, session_id: str, resume_url: str) -> JSON:
-        return {
+    def ready_payload(self, session_id: str, resume_url: str, shard: tuple[int, int] | None = None) -> JSON:
+        ready: JSON = {
             "v": 10,
             "user": {**self.user_payload(self.bot_user.id), "verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds if covers(shard, g)],
             "session_id": session_id,
             "resume_gateway_url": resume_url,
             "application": {"id": str(self.application_id), "flags": 0},
@@ -593,9 +596,12 @@ class FakeDiscord:
             "guild_join_requests": [],
             "_trace": ["fake-discord"],
         }
+        if shard is not None:
+            ready["shard"] = list(shard)
+        return ready
 
-    def guild_create_payloads(self, intents: int) -> list[JSON]:
-        return [self._guild_create(g, intents) for g in self.guilds.values()]
+    def guild_create_payloads(self, intents: int, shard: tuple[int, int] | None = None) -> list[JSON]:
+        return [self._guild_create(g, intents) for g in self.guilds.values() if covers(shard, g.id)]
 
     def member_chunks(self, request: JSON) -> list[JSON]:
         guild_ids = request.get("guild_id")
@@ -854,7 +860,7 @@ class FakeDiscord:
     async def _get_gateway_bot(self, call: Call) -> Reply:
         return 200, {
             "url": self.gateway.url,
-            "shards": 1,
+            "shards": self.recommended_shards,
             "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1},
         }
 

@@ -18,8 +18,9 @@ from bot.store.postgres.migrations import LEGACY_1, MIGRATION_LOCK, MIGRATIONS, 
 from bot.store.sqlite.migrations import SCHEMA_VERSION
 from tests.pgserver import PgServer, _free_port
 
+# Every table both dialects have (PostgreSQL's edit_turns is its own: one SQLite process keeps that in memory).
 TABLES = ("jobs", "guild_settings", "member_limits", "user_settings", "relay_state", "command_hashes", "job_images",
-          "editor_links")
+          "editor_links", "alert_episodes", "notices")
 
 
 async def test_database_url_chooses_postgresql(pg_url: str, tmp_path: Path) -> None:

@@ -21,10 +21,12 @@ from bot.store.postgres.connect import (
     open_pool,
     store_error,
 )
+from bot.store.postgres.coordination import PostgresCoordination
 from bot.store.postgres.images import PostgresImages
 from bot.store.postgres.jobs import PostgresJobs
 from bot.store.postgres.links import PostgresLinks
 from bot.store.postgres.migrations import migrate, version
+from bot.store.postgres.notices import PostgresNotices
 from bot.store.postgres.state import PostgresState
 from bot.store.postgres.teams import PostgresTeams
 
@@ -37,8 +39,8 @@ PROBE_SECONDS = 2.0
 
 
 class PostgresStore:
-    """A pool of connections to one database: `jobs`, `teams`, `state`, `images` and `links`, each with its own
-    typed accessors."""
+    """A pool of connections to one database: `jobs`, `teams`, `state`, `images`, `links` and `notices`, each with
+    its own typed accessors, and this process's part in sharing the database with others (`coordination`)."""
 
     kind = "postgresql"
 
@@ -51,6 +53,8 @@ class PostgresStore:
         self.state = PostgresState(pool)
         self.images = PostgresImages(pool)
         self.links = PostgresLinks(pool)
+        self.notices = PostgresNotices(pool)
+        self.coordination = PostgresCoordination(pool, url, self.jobs)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = POOL_SIZE) -> PostgresStore:
@@ -70,6 +74,7 @@ class PostgresStore:
         return cls(pool, url, identity)
 
     async def close(self) -> None:
+        await self.coordination.close()
         await self._pool.close()
 
     async def summary(self) -> tuple[int, int]:

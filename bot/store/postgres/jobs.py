@@ -28,10 +28,9 @@ from bot.jobs import (
     Media,
 )
 from bot.store.base import OneShotTaken
-from bot.store.postgres.connect import Pool
-from bot.store.records import decode_brief, decode_job, encode, erased
+from bot.store.postgres.connect import Connection, Pool
+from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_job, encode, erased
 
-BRIEF_COLUMNS: Final = "id, owner_id, channel_id, message_id, error, status"
 # The flags are BOOLEAN here; `encode` writes SQLite's 0 and 1, which asyncpg refuses for a boolean.
 BOOLEAN_COLUMNS: Final = frozenset({"published", "simulated", "one_shot"})
 
@@ -50,8 +49,10 @@ class PostgresJobs:
         self._pool = pool
         self.identity = identity
 
-    def _job(self, row: asyncpg.Record) -> JobRecord:
+    def decode(self, row: asyncpg.Record) -> JobRecord:
         return decode_job(dict(row), self.identity)
+
+    _job = decode
 
     async def _one(self, sql: str, *values: Any) -> JobRecord | None:
         row = await self._pool.fetchrow(sql, *values)
@@ -128,20 +129,22 @@ class PostgresJobs:
         assert job is not None
         return job
 
-    async def in_states(self, states: Iterable[str], *, backend: str | None = None) -> list[JobRecord]:
-        if backend is None:
-            return await self._many("SELECT * FROM jobs WHERE status = ANY($1::text[]) ORDER BY id", list(states))
-        return await self._many("SELECT * FROM jobs WHERE status = ANY($1::text[]) AND backend = $2 ORDER BY id",
-                                list(states), backend)
+    async def in_states(self, states: Iterable[str], *, backend: str | None = None,
+                        claimed_by: int | None = None) -> list[JobRecord]:
+        """Jobs in `states` (of one backend, held by one process, when given), oldest first."""
+        return await self._many(
+            "SELECT * FROM jobs WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR backend = $2) "
+            "AND ($3::bigint IS NULL OR claimed_by = $3) ORDER BY id", list(states), backend, claimed_by)
 
     async def unfinished_elsewhere(self, backend: str) -> list[JobRecord]:
         """Queued and running jobs of a backend other than `backend` (one no longer configured)."""
         return await self._many("SELECT * FROM jobs WHERE status = ANY($1::text[]) AND backend <> $2 ORDER BY id",
                                 sorted(UNFINISHED_STATES), backend)
 
-    async def unpublished_final(self) -> list[JobRecord]:
-        return await self._many("SELECT * FROM jobs WHERE NOT published AND status = ANY($1::text[]) ORDER BY id",
-                                sorted(FINAL_STATES))
+    async def unpublished_final(self, claimed_by: int | None = None) -> list[JobRecord]:
+        return await self._many(
+            "SELECT * FROM jobs WHERE NOT published AND status = ANY($1::text[]) "
+            "AND ($2::bigint IS NULL OR claimed_by = $2) ORDER BY id", sorted(FINAL_STATES), claimed_by)
 
     async def children_of(self, parent_id: int) -> list[JobRecord]:
         return await self._many("SELECT * FROM jobs WHERE parent_id = $1 ORDER BY id", parent_id)
@@ -160,13 +163,15 @@ class PostgresJobs:
                    SELECT MIN(id) FROM jobs WHERE status = $1 AND not_before <= $2 GROUP BY owner_id
                ) ORDER BY id""", QUEUED, now)
 
-    async def late_failures(self, backend: str, kinds: Iterable[ErrorKind], *, since: float) -> list[JobRecord]:
+    async def late_failures(self, backend: str, kinds: Iterable[ErrorKind], *, since: float,
+                            claimed_by: int | None = None) -> list[JobRecord]:
         """Failed jobs of `backend` with a job id there and one of `kinds`, finished after `since`: their result
         may still come."""
         return await self._many(
             """SELECT * FROM jobs WHERE status = 'failed' AND backend = $1 AND backend_job_id IS NOT NULL
-                AND finished_at > $2 AND error_kind = ANY($3::text[]) ORDER BY id""",
-            backend, since, [str(kind) for kind in kinds])
+                AND finished_at > $2 AND error_kind = ANY($3::text[]) AND ($4::bigint IS NULL OR claimed_by = $4)
+                ORDER BY id""",
+            backend, since, [str(kind) for kind in kinds], claimed_by)
 
     async def earliest_not_before(self) -> float | None:
         value = await self._pool.fetchval("SELECT MIN(not_before) FROM jobs WHERE status = $1", QUEUED)
@@ -177,6 +182,14 @@ class PostgresJobs:
         rows = await self._pool.fetch(
             "SELECT owner_id, MAX(submitted_at) FROM jobs WHERE submitted_at IS NOT NULL GROUP BY owner_id")
         return {int(r[0]): float(r[1]) for r in rows}
+
+    async def last_served_of(self, owners: Iterable[int], conn: Connection | None = None) -> dict[int, float]:
+        """When each of `owners` last had a job sent (never: absent); one index probe each, whatever the history.
+        On `conn` when given (inside a claim's transaction)."""
+        rows = await (conn or self._pool).fetch(
+            "SELECT owner, (SELECT MAX(submitted_at) FROM jobs WHERE owner_id = owner) FROM unnest($1::bigint[]) "
+            "AS owner", sorted(set(owners)))
+        return {int(r[0]): float(r[1]) for r in rows if r[1] is not None}
 
     async def queued_briefs(self) -> list[JobBrief]:
         """Every queued job, oldest first, with only the columns the queue order and place edits need."""
@@ -249,7 +262,7 @@ class PostgresJobs:
             progress, now, job_id, backend_job_id, RUNNING, stored_ref)
         if row is None:
             return None
-        return decode_brief(tuple(row)[:6]), int(row[6]), row[7]
+        return decode_brief(tuple(row)[:BRIEF_WIDTH]), int(row[BRIEF_WIDTH]), row[BRIEF_WIDTH + 1]
 
     async def touch(self, job_id: int) -> None:
         """Note that the backend told us about the job now, so polling leaves it alone for a while."""

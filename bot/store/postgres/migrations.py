@@ -6,7 +6,9 @@ flags, DOUBLE PRECISION seconds), so that every database climbs the same steps. 
 in SQLite: the same columns and indexes (the partial unique one-shot index among them), JSON columns, typed
 `relay_state` and `command_hashes`. PostgreSQL alters a table in place, so 3 reshapes `jobs` with ALTER
 TABLE where SQLite rebuilds it; the rows are rewritten by the same rules (`bot.store.sqlite.migrations`).
-4 is Midjourney's whole toolset, as in SQLite (BYTEA for the kept images).
+4 is Midjourney's whole toolset, as in SQLite (BYTEA for the kept images). 5 is several processes on one
+database, as in SQLite, plus `edit_turns`, the per-channel edit budget the processes share (one SQLite process
+keeps its budget in memory).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Final
 import asyncpg
 
 from bot.jobs import FRUITLESS_STATES
+from bot.store.claims import MAY_NEED_OWNER
 from bot.store.postgres.connect import Connection
 from bot.store.sqlite.migrations import LEGACY_ONE_SHOT, legacy_kind, legacy_media, new_identity
 
@@ -217,7 +220,37 @@ TOOLSET_4: Final = """
     CREATE INDEX editor_links_expiry ON editor_links(expires_at);
 """
 
-MIGRATIONS: Final[Sequence[Migration]] = (LEGACY_1, LEGACY_2, seam_v3, TOOLSET_4)
+PROCESSES_5: Final = f"""
+    ALTER TABLE jobs
+        ADD COLUMN claimed_by BIGINT,
+        ADD COLUMN lease_until DOUBLE PRECISION DEFAULT 0,
+        ADD COLUMN publish_by BIGINT,
+        ADD COLUMN publish_until DOUBLE PRECISION;
+    UPDATE jobs SET lease_until = NULL WHERE NOT {MAY_NEED_OWNER};
+    CREATE INDEX jobs_lease ON jobs(lease_until) WHERE lease_until IS NOT NULL;
+    CREATE INDEX jobs_owner_served ON jobs(owner_id, submitted_at);
+    ALTER TABLE relay_state
+        ADD COLUMN reduced_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+        ADD COLUMN outage_since DOUBLE PRECISION,
+        ADD COLUMN outage_round INTEGER NOT NULL DEFAULT 0,
+        ADD COLUMN outage_retry_at DOUBLE PRECISION NOT NULL DEFAULT 0;
+    CREATE TABLE alert_episodes (
+        kind TEXT NOT NULL,
+        guild_id BIGINT NOT NULL,
+        sent_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (kind, guild_id)
+    );
+    CREATE TABLE notices (
+        job_id BIGINT PRIMARY KEY,
+        token TEXT NOT NULL,
+        admin BOOLEAN NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX notices_expiry ON notices(expires_at);
+    CREATE TABLE edit_turns (channel_id BIGINT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL);
+"""  # noqa: S608 - our constants
+
+MIGRATIONS: Final[Sequence[Migration]] = (LEGACY_1, LEGACY_2, seam_v3, TOOLSET_4, PROCESSES_5)
 
 
 async def version(conn: Connection) -> int:

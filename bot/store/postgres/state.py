@@ -1,13 +1,15 @@
 """The relay's own state in PostgreSQL, as `bot.store.sqlite.state` keeps it: the database identity, the
-callback secret, the pause after a human-needed error, the account's Remix mode as Midjourney last reported
-it, and the hash of the slash commands last synced."""
+callback secret, the pause after a human-needed error, the reduced concurrency and the outage backoff, admin
+alerts already sent, the account's Remix mode as Midjourney last reported it, and the hash of the slash
+commands last synced. Several processes read and write it: every change is one guarded statement."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from bot.jobs import Pause
-from bot.store.postgres.connect import Pool
+from bot.jobs import OutageState, Pause, SharedState
+from bot.store.postgres.connect import Pool, changed
 
 _REMIX = {"on": True, "off": False}
 
@@ -48,6 +50,39 @@ class PostgresState:
 
     async def set_pause(self, pause: Pause | None) -> None:
         await self._set(paused_reason=pause.reason if pause else None, paused_account=pause.channel if pause else None)
+
+    async def shared(self) -> SharedState:
+        """The pause, the reduced concurrency and the outage, in one read."""
+        row = await self._pool.fetchrow(
+            "SELECT paused_reason, paused_account, reduced_until, outage_since, outage_round, outage_retry_at "
+            "FROM relay_state WHERE id = 1")
+        assert row is not None, "relay_state is made by migration 3"
+        pause = Pause(reason=str(row[0]), channel=row[1]) if row[0] else None
+        return SharedState(pause, float(row[2]), OutageState(row[3], int(row[4]), float(row[5])))
+
+    async def reduce_concurrency(self, until: float) -> None:
+        """Use fewer slots until `until` (a later moment wins over an earlier one)."""
+        await self._pool.execute("UPDATE relay_state SET reduced_until = GREATEST(reduced_until, $1) WHERE id = 1",
+                                 until)
+
+    async def set_outage(self, new: OutageState, expect: OutageState) -> bool:
+        """Move the outage from `expect` to `new`; False when it was not `expect` any more (another took it on)."""
+        return changed(await self._pool.execute(
+            "UPDATE relay_state SET outage_since = $1, outage_round = $2, outage_retry_at = $3 WHERE id = 1 "
+            "AND outage_since IS NOT DISTINCT FROM $4::double precision AND outage_round = $5 "
+            "AND outage_retry_at = $6", new.since, new.round, new.retry_at, expect.since, expect.round,
+            expect.retry_at)) == 1
+
+    async def alert_once(self, kind: str, guild_id: int | None, now: float) -> bool:
+        """Note that admins (of `guild_id`, None: nowhere in particular) hear of `kind`; False when they already
+        did in this episode (of two processes racing, one hears True)."""
+        return changed(await self._pool.execute(
+            "INSERT INTO alert_episodes (kind, guild_id, sent_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            kind, guild_id or 0, now)) == 1
+
+    async def alerts_over(self, kinds: Iterable[str]) -> None:
+        """The episodes of `kinds` are over: the next such problem is told again."""
+        await self._pool.execute("DELETE FROM alert_episodes WHERE kind = ANY($1::text[])", list(kinds))
 
     async def account_remix(self) -> bool | None:
         """The account's Remix mode as Midjourney last said; None when unknown (or never seen)."""

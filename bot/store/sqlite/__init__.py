@@ -9,11 +9,13 @@ import sqlite3
 import aiosqlite
 
 from bot.store.base import StoreError
+from bot.store.sqlite.coordination import SqliteCoordination
 from bot.store.sqlite.files import prepare
 from bot.store.sqlite.images import SqliteImages
 from bot.store.sqlite.jobs import SqliteJobs
 from bot.store.sqlite.links import SqliteLinks
 from bot.store.sqlite.migrations import MIGRATIONS, REBUILDS, split_sql
+from bot.store.sqlite.notices import SqliteNotices
 from bot.store.sqlite.state import SqliteState
 from bot.store.sqlite.teams import SqliteTeams
 
@@ -26,7 +28,8 @@ PROBE_SECONDS = 2.0
 
 
 class SqliteStore:
-    """One aiosqlite connection: `jobs`, `teams`, `state`, `images` and `links`, each with its own typed accessors."""
+    """One aiosqlite connection: `jobs`, `teams`, `state`, `images`, `links` and `notices`, each with its own typed
+    accessors, and the coordination of the one process there is (`coordination`)."""
 
     kind = "sqlite"
 
@@ -39,6 +42,8 @@ class SqliteStore:
         self.state = SqliteState(db)
         self.images = SqliteImages(db)
         self.links = SqliteLinks(db)
+        self.notices = SqliteNotices(db)
+        self.coordination = SqliteCoordination(db, self.jobs, identity)
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:
@@ -69,6 +74,7 @@ class SqliteStore:
         return cls(db, path, identity)
 
     async def close(self) -> None:
+        await self.coordination.close()
         await self._db.close()
 
     async def problem(self, timeout: float = PROBE_SECONDS) -> str | None:

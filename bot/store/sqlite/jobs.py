@@ -29,9 +29,7 @@ from bot.jobs import (
     Media,
 )
 from bot.store.base import OneShotTaken
-from bot.store.records import decode_brief, decode_job, encode, erased
-
-BRIEF_COLUMNS = "id, owner_id, channel_id, message_id, error, status"
+from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_job, encode, erased
 
 
 def _marks(values: Collection[Any]) -> str:
@@ -131,13 +129,16 @@ class SqliteJobs:
         assert job is not None
         return job
 
-    async def in_states(self, states: Iterable[str], *, backend: str | None = None) -> list[JobRecord]:
+    async def in_states(self, states: Iterable[str], *, backend: str | None = None,
+                        claimed_by: int | None = None) -> list[JobRecord]:
+        """Jobs in `states` (of one backend, held by one process, when given), oldest first."""
         wanted = tuple(states)
         sql = f"SELECT * FROM jobs WHERE status IN ({_marks(wanted)})"  # noqa: S608
         values: list[Any] = list(wanted)
-        if backend is not None:
-            sql += " AND backend = ?"
-            values.append(backend)
+        for clause, value in ((" AND backend = ?", backend), (" AND claimed_by = ?", claimed_by)):
+            if value is not None:
+                sql += clause
+                values.append(value)
         return await self._many(sql + " ORDER BY id", values)
 
     async def unfinished_elsewhere(self, backend: str) -> list[JobRecord]:
@@ -147,10 +148,11 @@ class SqliteJobs:
             f"SELECT * FROM jobs WHERE status IN ({_marks(states)}) AND backend != ? ORDER BY id",  # noqa: S608
             (*states, backend))
 
-    async def unpublished_final(self) -> list[JobRecord]:
+    async def unpublished_final(self, claimed_by: int | None = None) -> list[JobRecord]:
         finals = tuple(FINAL_STATES)
+        mine = "" if claimed_by is None else f" AND claimed_by = {int(claimed_by)}"
         return await self._many(
-            f"SELECT * FROM jobs WHERE published = 0 AND status IN ({_marks(finals)}) ORDER BY id", finals)  # noqa: S608
+            f"SELECT * FROM jobs WHERE published = 0 AND status IN ({_marks(finals)}){mine} ORDER BY id", finals)  # noqa: S608
 
     async def children_of(self, parent_id: int) -> list[JobRecord]:
         return await self._many("SELECT * FROM jobs WHERE parent_id = ? ORDER BY id", (parent_id,))
@@ -171,13 +173,15 @@ class SqliteJobs:
                    SELECT MIN(id) FROM jobs WHERE status = ? AND not_before <= ? GROUP BY owner_id
                ) ORDER BY id""", (QUEUED, now))
 
-    async def late_failures(self, backend: str, kinds: Iterable[ErrorKind], *, since: float) -> list[JobRecord]:
+    async def late_failures(self, backend: str, kinds: Iterable[ErrorKind], *, since: float,
+                            claimed_by: int | None = None) -> list[JobRecord]:
         """Failed jobs of `backend` with a job id there and one of `kinds`, finished after `since`: their result
         may still come."""
         wanted = tuple(str(kind) for kind in kinds)
+        mine = "" if claimed_by is None else f" AND claimed_by = {int(claimed_by)}"
         return await self._many(
             f"""SELECT * FROM jobs WHERE status = 'failed' AND backend = ? AND backend_job_id IS NOT NULL
-                AND finished_at > ? AND error_kind IN ({_marks(wanted)}) ORDER BY id""",  # noqa: S608
+                AND finished_at > ? AND error_kind IN ({_marks(wanted)}){mine} ORDER BY id""",  # noqa: S608
             (backend, since, *wanted))
 
     async def earliest_not_before(self) -> float | None:
@@ -191,6 +195,15 @@ class SqliteJobs:
         ) as cur:
             rows = await cur.fetchall()
         return {int(r[0]): float(r[1]) for r in rows}
+
+    async def last_served_of(self, owners: Iterable[int]) -> dict[int, float]:
+        """When each of `owners` last had a job sent (never: absent); one index probe each, whatever the history."""
+        served: dict[int, float] = {}
+        for owner in set(owners):
+            value = await self._scalar("SELECT MAX(submitted_at) FROM jobs WHERE owner_id = ?", (owner,))
+            if value is not None:
+                served[owner] = float(value)
+        return served
 
     async def queued_briefs(self) -> list[JobBrief]:
         """Every queued job, oldest first, with only the columns the queue order and place edits need."""
@@ -268,7 +281,7 @@ class SqliteJobs:
             row = await cur.fetchone()
         if row is None:
             return None
-        return decode_brief(tuple(row)[:6]), int(row[6]), row[7]
+        return decode_brief(tuple(row)[:BRIEF_WIDTH]), int(row[BRIEF_WIDTH]), row[BRIEF_WIDTH + 1]
 
     async def touch(self, job_id: int) -> None:
         """Note that the backend told us about the job now, so polling leaves it alone for a while."""

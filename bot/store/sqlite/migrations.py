@@ -6,7 +6,10 @@ backend's reference), results are media records, failures are error kinds, the k
 becomes typed state, and the database gets the identity its buttons and references carry. 4 is Midjourney's
 whole toolset: a job names the command that made it (imagine, describe, blend) with a blend's dimensions, a
 describe's prompts and a grid's seed; the images members give are kept (`job_images`), the region editor's
-one-use links live in `editor_links`, and a server has a speed.
+one-use links live in `editor_links`, and a server has a speed. 5 is several processes on one database (as
+PostgreSQL has it; one SQLite process holds them all): each job's claim and lease and its publish claim, the
+relay-wide state every process reads (reduced concurrency, the outage backoff), admin alerts sent once per
+episode, and the interaction tokens kept for private notices.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, Final
 import aiosqlite
 
 from bot.jobs import FRUITLESS_STATES, ErrorKind
+from bot.store.claims import MAY_NEED_OWNER
 
 Migration = str | Callable[[aiosqlite.Connection], Awaitable[None]]
 
@@ -292,7 +296,35 @@ TOOLSET_4: Final = """
     CREATE INDEX editor_links_expiry ON editor_links(expires_at);
 """
 
-MIGRATIONS: Final[Sequence[Migration]] = (LEGACY_1, LEGACY_2, seam_v3, TOOLSET_4)
+# The lease is 0 (free to take) on a new job until its process holds it; NULL once nobody needs to follow it.
+PROCESSES_5: Final = f"""
+    ALTER TABLE jobs ADD COLUMN claimed_by INTEGER;
+    ALTER TABLE jobs ADD COLUMN lease_until REAL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN publish_by INTEGER;
+    ALTER TABLE jobs ADD COLUMN publish_until REAL;
+    UPDATE jobs SET lease_until = NULL WHERE NOT {MAY_NEED_OWNER};
+    CREATE INDEX jobs_lease ON jobs(lease_until) WHERE lease_until IS NOT NULL;
+    CREATE INDEX jobs_owner_served ON jobs(owner_id, submitted_at);
+    ALTER TABLE relay_state ADD COLUMN reduced_until REAL NOT NULL DEFAULT 0;
+    ALTER TABLE relay_state ADD COLUMN outage_since REAL;
+    ALTER TABLE relay_state ADD COLUMN outage_round INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE relay_state ADD COLUMN outage_retry_at REAL NOT NULL DEFAULT 0;
+    CREATE TABLE alert_episodes (
+        kind TEXT NOT NULL,
+        guild_id INTEGER NOT NULL,
+        sent_at REAL NOT NULL,
+        PRIMARY KEY (kind, guild_id)
+    );
+    CREATE TABLE notices (
+        job_id INTEGER PRIMARY KEY,
+        token TEXT NOT NULL,
+        admin INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX notices_expiry ON notices(expires_at);
+"""  # noqa: S608 - our constants
+
+MIGRATIONS: Final[Sequence[Migration]] = (LEGACY_1, LEGACY_2, seam_v3, TOOLSET_4, PROCESSES_5)
 # The version a database is at once this relay opened it (PostgreSQL's migrations are numbered alike).
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 # Migrations that rebuild a table others point at: foreign keys are off while they run (SQLite's own recipe

@@ -1,14 +1,15 @@
 """The relay's own state in SQLite, one typed accessor per owner: the database identity, the callback secret,
-the pause after a human-needed error, the account's Remix mode as Midjourney last reported it, and the hash
-of the slash commands last synced."""
+the pause after a human-needed error, the reduced concurrency and the outage backoff, admin alerts already
+sent, the account's Remix mode as Midjourney last reported it, and the hash of the slash commands last synced."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import aiosqlite
 
-from bot.jobs import Pause
+from bot.jobs import OutageState, Pause, SharedState
 
 _REMIX = {"on": True, "off": False}
 
@@ -50,6 +51,41 @@ class SqliteState:
 
     async def set_pause(self, pause: Pause | None) -> None:
         await self._set(paused_reason=pause.reason if pause else None, paused_account=pause.channel if pause else None)
+
+    async def shared(self) -> SharedState:
+        """The pause, the reduced concurrency and the outage, in one read."""
+        async with self._db.execute(
+                "SELECT paused_reason, paused_account, reduced_until, outage_since, outage_round, outage_retry_at "
+                "FROM relay_state WHERE id = 1") as cur:
+            row = await cur.fetchone()
+        assert row is not None, "relay_state is made by migration 3"
+        pause = Pause(reason=str(row[0]), channel=row[1]) if row[0] else None
+        return SharedState(pause, float(row[2]), OutageState(row[3], int(row[4]), float(row[5])))
+
+    async def reduce_concurrency(self, until: float) -> None:
+        """Use fewer slots until `until` (a later moment wins over an earlier one)."""
+        await self._db.execute("UPDATE relay_state SET reduced_until = MAX(reduced_until, ?) WHERE id = 1", (until,))
+
+    async def set_outage(self, new: OutageState, expect: OutageState) -> bool:
+        """Move the outage from `expect` to `new`; False when it was not `expect` any more (another took it on)."""
+        async with self._db.execute(
+                "UPDATE relay_state SET outage_since = ?, outage_round = ?, outage_retry_at = ? WHERE id = 1 "
+                "AND outage_since IS ? AND outage_round = ? AND outage_retry_at = ?",
+                (new.since, new.round, new.retry_at, expect.since, expect.round, expect.retry_at)) as cur:
+            return cur.rowcount == 1
+
+    async def alert_once(self, kind: str, guild_id: int | None, now: float) -> bool:
+        """Note that admins (of `guild_id`, None: nowhere in particular) hear of `kind`; False when they already
+        did in this episode."""
+        async with self._db.execute("INSERT OR IGNORE INTO alert_episodes (kind, guild_id, sent_at) VALUES (?, ?, ?)",
+                                    (kind, guild_id or 0, now)) as cur:
+            return cur.rowcount == 1
+
+    async def alerts_over(self, kinds: Iterable[str]) -> None:
+        """The episodes of `kinds` are over: the next such problem is told again."""
+        wanted = tuple(kinds)
+        await self._db.execute(f"DELETE FROM alert_episodes WHERE kind IN ({','.join('?' * len(wanted))})",  # noqa: S608
+                               wanted)
 
     async def account_remix(self) -> bool | None:
         """The account's Remix mode as Midjourney last said; None when unknown (or never seen)."""

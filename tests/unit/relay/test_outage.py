@@ -1,13 +1,22 @@
-"""The backoff formula and the relay-wide outage: how long jobs wait when the backend does not answer."""
+"""The backoff formula and the relay-wide outage: how long jobs wait when the backend does not answer.
+
+The outage lives in the store (every process on a database shares it): these run it on an in-memory SQLite
+store, the real one, with the clock pinned."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.jobs import SharedState
 from bot.relay import outage
 from bot.relay.outage import Outage, backoff
+from bot.relay.shared import Shared
+from bot.relay.tasks import Wake
+from bot.store import SqliteStore
 
 
 class Jitter:
@@ -67,29 +76,52 @@ def test_backoff_jitter_stays_in_the_later_half(base: float, cap: float, attempt
     assert delay / 2 <= backoff(base, cap, attempt) <= delay
 
 
-def test_outage_tells_once_when_it_starts_and_once_when_it_ends(clock: Clock) -> None:
-    changes: list[bool] = []
-    down = Outage("useapi", 2.0, 30.0, changes.append)
-    down.failed("timeout")
-    down.failed("timeout")
+class Watched:
+    """An outage on a real (in-memory) store, and the changes this process was told of: True down, False back."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.changes: list[bool] = []
+        self.shared = Shared(store, Wake())
+        self.shared.observe(self._seen)
+        self.outage = Outage("useapi", 2.0, 30.0, store, self.shared)
+
+    def _seen(self, before: SharedState, after: SharedState) -> None:
+        if (before.outage.since is None) != (after.outage.since is None):
+            self.changes.append(after.outage.since is not None)
+
+
+@pytest.fixture
+async def watched(clock: Clock) -> AsyncIterator[Watched]:
+    store = await SqliteStore.open(":memory:")
+    made = Watched(store)
+    await made.shared.refresh()
+    try:
+        yield made
+    finally:
+        await store.close()
+
+
+async def test_outage_tells_once_when_it_starts_and_once_when_it_ends(clock: Clock, watched: Watched) -> None:
+    down, changes = watched.outage, watched.changes
+    await down.failed("timeout")
+    await down.failed("timeout")
     clock.now += 100.0
-    down.failed("unavailable")
+    await down.failed("unavailable")
     assert changes == [True]
-    down.answered()
-    down.answered()
+    await down.answered()
+    await down.answered()
     assert changes == [True, False]
 
 
-def test_an_answer_without_an_outage_tells_nothing(clock: Clock) -> None:
-    changes: list[bool] = []
-    Outage("useapi", 2.0, 30.0, changes.append).answered()
-    assert changes == []
+async def test_an_answer_without_an_outage_tells_nothing(watched: Watched) -> None:
+    await watched.outage.answered()
+    assert watched.changes == []
 
 
-def test_waiting_lasts_until_the_rounds_end(clock: Clock) -> None:
-    down = Outage("useapi", 2.0, 30.0, lambda _: None)
+async def test_waiting_lasts_until_the_rounds_end(clock: Clock, watched: Watched) -> None:
+    down = watched.outage
     assert not down.waiting
-    down.failed("timeout")
+    await down.failed("timeout")
     assert down.waiting
     clock.now += 1.9
     assert down.waiting
@@ -97,39 +129,61 @@ def test_waiting_lasts_until_the_rounds_end(clock: Clock) -> None:
     assert not down.waiting
 
 
-def test_failures_in_flight_during_a_round_do_not_lengthen_it(clock: Clock) -> None:
+async def test_failures_in_flight_during_a_round_do_not_lengthen_it(clock: Clock, watched: Watched) -> None:
     # Ten polls that were sent before the outage began all fail: one round, not ten doublings.
-    down = Outage("useapi", 2.0, 30.0, lambda _: None)
-    down.failed("timeout")
+    down = watched.outage
+    await down.failed("timeout")
     for _ in range(10):
         clock.now += 0.1
-        down.failed("timeout")
+        await down.failed("timeout")
     clock.now = 1_000.0 + 2.0
     assert not down.waiting
 
 
-def test_each_new_round_waits_twice_as_long(clock: Clock) -> None:
-    down = Outage("useapi", 2.0, 30.0, lambda _: None)
+async def test_each_new_round_waits_twice_as_long(clock: Clock, watched: Watched) -> None:
+    down = watched.outage
     start = clock.now
-    down.failed("timeout")  # round 1: 2 s
+    await down.failed("timeout")  # round 1: 2 s
     clock.now = start + 2.0
-    down.failed("timeout")  # round 2: 4 s from now
+    await down.failed("timeout")  # round 2: 4 s from now
     clock.now = start + 2.0 + 3.9
     assert down.waiting
     clock.now = start + 2.0 + 4.0
     assert not down.waiting
 
 
-def test_an_answer_ends_the_wait_and_starts_the_rounds_again(clock: Clock) -> None:
-    changes: list[bool] = []
-    down = Outage("useapi", 2.0, 30.0, changes.append)
+async def test_an_answer_ends_the_wait_and_starts_the_rounds_again(clock: Clock, watched: Watched) -> None:
+    down, changes = watched.outage, watched.changes
     for _ in range(3):
-        down.failed("timeout")
+        await down.failed("timeout")
         clock.now += 100.0
-    down.failed("timeout")
-    down.answered()
+    await down.failed("timeout")
+    await down.answered()
     assert not down.waiting
-    down.failed("timeout")  # a new outage: told again, and back to the first, short round
+    await down.failed("timeout")  # a new outage: told again, and back to the first, short round
     assert changes == [True, False, True]
     clock.now += 2.0
     assert not down.waiting
+
+
+async def test_a_round_another_process_began_is_waited_for_here(clock: Clock, watched: Watched,
+                                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Two processes on one database: the second's failure starts the round, the first waits it out too.
+    path = str(tmp_path_factory.mktemp("outage") / "relay.db")
+    first, second = await SqliteStore.open(path), await SqliteStore.open(path)
+    try:
+        here, there = Watched(first), Watched(second)
+        await here.shared.refresh()
+        await there.shared.refresh()
+        await there.outage.failed("timeout")
+        await here.shared.refresh()
+        assert here.outage.waiting and here.changes == [True]
+        await here.outage.failed("timeout")  # in flight meanwhile: the same round
+        await there.shared.refresh()
+        assert (there.shared.state.outage.round, here.shared.state.outage.round) == (1, 1)
+        await here.outage.answered()
+        await there.shared.refresh()
+        assert not there.outage.waiting and there.changes == [True, False]
+    finally:
+        await first.close()
+        await second.close()

@@ -105,7 +105,9 @@ def test_media_keeps_only_what_is_known() -> None:
         {"url": "https://cdn/a.png", "width": 10}]
 
 
-def test_a_brief_reads_its_six_columns() -> None:
-    assert decode_brief((12, 3, 2, None, "busy", "queued")) == decode_brief(["12", "3", "2", None, "busy", "queued"])
-    brief = decode_brief((12, 3, 2, 100, None, "running"))
-    assert (brief.id, brief.owner_id, brief.channel_id, brief.message_id, brief.status) == (12, 3, 2, 100, "running")
+def test_a_brief_reads_its_seven_columns() -> None:
+    assert decode_brief((12, 3, 2, None, "busy", "queued", None)) == decode_brief(
+        ["12", "3", "2", None, "busy", "queued", None])
+    brief = decode_brief((12, 3, 2, 100, None, "running", "77"))
+    assert (brief.id, brief.owner_id, brief.channel_id, brief.message_id, brief.status, brief.claimed_by) == (
+        12, 3, 2, 100, "running", 77)

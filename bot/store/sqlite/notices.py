@@ -1,0 +1,30 @@
+"""Interaction tokens kept for private notices, in SQLite: any later moment of a job (a failure, a note) can
+still reach its clicker privately while Discord takes follow-ups, across a restart too."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from bot.jobs import Notice
+
+
+class SqliteNotices:
+    """The `notices` table: one interaction per job, the latest."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def keep(self, notice: Notice, now: float) -> None:
+        # Expired ones go as new ones come: the table holds at most the last 15 minutes' interactions.
+        await self._db.execute("DELETE FROM notices WHERE expires_at < ?", (now,))
+        await self._db.execute(
+            "INSERT INTO notices (job_id, token, admin, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE "
+            "SET token = excluded.token, admin = excluded.admin, expires_at = excluded.expires_at",
+            (notice.job_id, notice.token, int(notice.admin), notice.expires_at))
+
+    async def get(self, job_id: int, now: float) -> Notice | None:
+        """The job's interaction while Discord still takes follow-ups for it; None after."""
+        async with self._db.execute("SELECT job_id, token, admin, expires_at FROM notices WHERE job_id = ? "
+                                    "AND expires_at > ?", (job_id, now)) as cur:
+            row = await cur.fetchone()
+        return Notice(int(row[0]), str(row[1]), bool(row[2]), float(row[3])) if row else None
