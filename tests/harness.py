@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sqlite3
 import sys
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from bot.client import RelayBot
 from bot.settings import Settings
 from bot.store import Store, open_store
 from tests.fakediscord import FakeDiscord
+from tests.ports import free_port
 
 SIM_TOKEN = "sim-token-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,10 +75,6 @@ def child_env(given: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Served(Protocol):

@@ -15,7 +15,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -28,6 +27,8 @@ from urllib.parse import quote
 
 import asyncpg
 import pytest
+
+from tests.ports import free_port
 
 T = TypeVar("T")
 
@@ -70,12 +71,6 @@ def find_bindir(path: str | None = None, debian: Path = DEBIAN) -> Path:
             return bindir
     raise ServerUnavailable(f"initdb, pg_ctl and postgres are neither on PATH nor in {debian}/*/bin: "
                             "install PostgreSQL (Debian: apt-get install postgresql)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -207,7 +202,7 @@ def start_server() -> PgServer:
         log = folder / "server.log"
         for _ in range(START_TRIES):
             # Another process may take the free port before the server binds it: then try another one.
-            port = _free_port()
+            port = free_port()
             started = runner.run(bindir / "pg_ctl", "start", "-w", "-t", "30", "-D", data, "-l", log,
                                  "-o", " ".join(("-p", str(port), "-k", str(folder), *SERVER_OPTIONS)), cwd=folder)
             if started.returncode == 0:

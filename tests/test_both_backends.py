@@ -16,7 +16,8 @@ import pytest
 from bot.jobs import ErrorKind
 from tests.backend_sims import ATTACKER_IMAGE, BotSim, Sent, bot_on, job_soon
 from tests.fakediscord import ALICE, BOB, CHANNEL_ID, FakeDiscord, InteractionRecord
-from tests.harness import InProcessBot, database_identity, eventually, free_port
+from tests.harness import InProcessBot, database_identity, eventually
+from tests.ports import free_port
 from tests.resilience import cards_for, job_in_db, results_for, stored_secret, wait_job
 from tests.test_buttons import button_of, card, modal_input, names, private, shows_job
 

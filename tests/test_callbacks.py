@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, FakeDiscord
-from tests.harness import InProcessBot, bot_env, database_identity, eventually, free_port
+from tests.harness import InProcessBot, bot_env, database_identity, eventually
+from tests.ports import free_port
 from tests.resilience import (
     cards_for,
     gets_of,

@@ -22,8 +22,9 @@ from tests.fakediscord import (
     FakeGuild,
 )
 from tests.fakediscord.models import READ_MESSAGE_HISTORY, SEND_MESSAGES, VIEW_CHANNEL
-from tests.harness import SIM_TOKEN, child_env, free_port
+from tests.harness import SIM_TOKEN, child_env
 from tests.pgserver import PgServer
+from tests.ports import free_port
 
 OTHER_GUILD = 1_100_000_000_000_000_500
 NEEDED = "View Channel, Send Messages, Attach Files, Embed Links, Read Message History, Add Reactions"

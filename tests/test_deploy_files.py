@@ -23,7 +23,8 @@ import yaml
 from bot.backends.useapi.simulator import Simulator
 from bot.settings import Settings, load_settings
 from tests.fakediscord import FakeDiscord
-from tests.harness import ROOT, SubprocessBot, bot_env, free_port
+from tests.harness import ROOT, SubprocessBot, bot_env
+from tests.ports import free_port
 
 # Read by Python, pip or the shell in the image, not by the bot.
 NOT_SETTINGS = frozenset({"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PIP_NO_CACHE_DIR",

@@ -14,7 +14,8 @@ from typing import Any
 from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
 from tests.backend_sims import MjproxySim, Sent, bot_on, job_soon
 from tests.fakediscord import ALICE, OWNER, FakeDiscord
-from tests.harness import SIM_TOKEN, InProcessBot, bot_env, free_port
+from tests.harness import SIM_TOKEN, InProcessBot, bot_env
+from tests.ports import free_port
 from tests.resilience import job_in_db, manual_simulator, wait_job
 from tests.test_both_backends import grid, press
 from tests.test_buttons import card, modal_input, private, shows_job

@@ -18,8 +18,9 @@ import pytest
 from bot.backends.useapi.simulator import Simulator
 from tests.balancer import Balancer
 from tests.fakediscord import ALICE, BOB, CAROL, OWNER, FakeDiscord, FakeGuild
-from tests.harness import SIM_TOKEN, SubprocessBot, bot_env, eventually, free_port
+from tests.harness import SIM_TOKEN, SubprocessBot, bot_env, eventually
 from tests.pgserver import PgServer
+from tests.ports import free_port
 from tests.resilience import cards_for, results_for
 from tests.test_walking_skeleton import button_id
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from bot.backends.useapi.simulator import Simulator
 from tests.fakediscord import ALICE, GUILD_ID, FakeDiscord, FakeGuild
-from tests.harness import InProcessBot, SubprocessBot, bot_env, child_env, free_port
+from tests.harness import InProcessBot, SubprocessBot, bot_env, child_env
+from tests.ports import free_port
 from tests.test_walking_skeleton import button_id, is_result, labels
 
 

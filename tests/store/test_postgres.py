@@ -16,7 +16,8 @@ import pytest
 from bot.store import PostgresStore, SqliteStore, StoreError, open_store
 from bot.store.postgres.migrations import LEGACY_1, MIGRATION_LOCK, MIGRATIONS, migrate
 from bot.store.sqlite.migrations import SCHEMA_VERSION
-from tests.pgserver import PgServer, _free_port
+from tests.pgserver import PgServer
+from tests.ports import free_port
 
 # Every table both dialects have (PostgreSQL's edit_turns is its own: one SQLite process keeps that in memory).
 TABLES = ("jobs", "guild_settings", "member_limits", "user_settings", "relay_state", "command_hashes", "job_images",
@@ -49,7 +50,7 @@ async def test_a_url_of_another_kind_is_refused() -> None:
 
 
 async def test_a_server_that_is_not_there(pg_server: PgServer) -> None:
-    url = pg_server.url("relay", password="hunter2", port=_free_port())
+    url = pg_server.url("relay", password="hunter2", port=free_port())
     with pytest.raises(StoreError) as failed:
         await PostgresStore.open(url)
     message = str(failed.value)
