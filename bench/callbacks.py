@@ -43,7 +43,8 @@ from bench.common import (
     profile,
     stack,
 )
-from tests.harness import free_port, ref_number
+from tests.harness import ref_number
+from tests.ports import free_port
 
 SECRET = "bench-webhook-secret-0123456789abcdef"
 SLOTS = 15

@@ -40,10 +40,11 @@ from bench.common import (
     profile,
     stack,
 )
-from bot.backends.useapi.simulator import engine as simulator_engine
+from bot.backends.useapi.simulator import results as simulator_results
 from bot.backends.useapi.simulator.jobs import attachment as ATTACHMENT
 from tests.fakediscord import InteractionRecord
-from tests.harness import SubprocessBot, free_port
+from tests.harness import SubprocessBot
+from tests.ports import free_port
 
 SIDE = 4096
 JOBS = 4
@@ -68,7 +69,7 @@ class CheckoutBot(SubprocessBot):
         super().__init__(env, log_path)
         self.checkout = checkout
 
-    async def start(self, fake: object, timeout: float = 60) -> None:  # type: ignore[override]
+    async def start(self, fake: object, timeout: float = 60) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "USEAPI_", "BACKEND_"))}
         env.update(self.env)
         if os.environ.get("FIT_LOAD_DEBUG"):
@@ -106,10 +107,11 @@ async def one_round(number: int, png: bytes, checkout: Path, small: bool, worker
     async with file_server(folder) as root, stack(sim={"job_seconds": None}, USEAPI_MAX_JOBS=JOBS,
                                                   PROGRESS_EDIT_SECONDS=2, IMAGE_WORKERS=workers) as bench:
         # The simulator's results become the photo (the simulator is only the bench's stand-in for useapi).
-        simulator_engine.render_png = lambda jobid, _side, grid, image_bytes: (b"", side)  # type: ignore[assignment]
-        simulator_engine.attachment = (  # type: ignore[assignment]
-            lambda _root, _name, _size, _side, attachment_id, **_: ATTACHMENT(root, "photo.png", len(png), side,
-                                                                              attachment_id))
+        # The names results.py looks up when it makes a result (vars(): they are its imports, not its API).
+        made = vars(simulator_results)
+        made["render_png"] = lambda jobid, _side, grid, image_bytes: (b"", side)
+        made["attachment"] = (lambda _root, _name, _size, _side, attachment_id, **_:
+                              ATTACHMENT(root, "photo.png", len(png), side, attachment_id))
         users = bench.add_users(JOBS)
         bench.bot = CheckoutBot(bench.env, bench.tmp / "bot.log", checkout)
         await bench.bot.start(bench.fake)

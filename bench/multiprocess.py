@@ -39,8 +39,9 @@ from bench.common import BUILTIN_USERS, TimedFakeDiscord, figure, footer, header
 from bot.backends.useapi.simulator import Simulator
 from bot.store.postgres.session import GATEWAY_LOCK, PROCESS_LOCKS
 from tests.balancer import Balancer
-from tests.harness import SIM_TOKEN, SubprocessBot, bot_env, free_port
+from tests.harness import SIM_TOKEN, SubprocessBot, bot_env
 from tests.pgserver import PgServer, start_server
+from tests.ports import free_port
 from tests.resilience import results_for
 
 POLL = 0.02
