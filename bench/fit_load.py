@@ -132,6 +132,7 @@ async def one_round(number: int, png: bytes, checkout: Path, small: bool, worker
         await asyncio.sleep(0.5)  # a baseline before the results land
         spy = None
         if profile_to is not None and number == 1:
+            profile_to.mkdir(parents=True, exist_ok=True)
             spy = await profile(bench.pid, 4, profile_to / "fit.txt")
             await asyncio.sleep(0.3)  # py-spy attaches
         started = time.monotonic()
@@ -147,9 +148,6 @@ async def one_round(number: int, png: bytes, checkout: Path, small: bool, worker
         note(f"round {number}: {len(probes)} acknowledgements while {JOBS} results of {len(png) / 1e6:.1f} MB were "
              f"fitted; all posted {posted:.1f} s after completing; p99 {percentile(latencies, 99):.1f} ms, "
              f"max {max(latencies):.1f} ms")
-        if spy is not None and profile_to is not None:
-            await spy.wait()
-            print_profile(profile_to / "fit.txt", "bot process while the results are fitted")
         if spy is not None and profile_to is not None:
             await spy.wait()
             print_profile(profile_to / "fit.txt", "bot process while the results are fitted")
