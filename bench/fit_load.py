@@ -132,7 +132,6 @@ async def one_round(number: int, png: bytes, checkout: Path, small: bool, worker
         await asyncio.sleep(0.5)  # a baseline before the results land
         spy = None
         if profile_to is not None and number == 1:
-            profile_to.mkdir(parents=True, exist_ok=True)
             spy = await profile(bench.pid, 4, profile_to / "fit.txt")
             await asyncio.sleep(0.3)  # py-spy attaches
         started = time.monotonic()
@@ -176,6 +175,8 @@ async def main() -> int:
     p.add_argument("--image-workers", type=int, default=2, help="IMAGE_WORKERS for the bot (default 2)")
     p.add_argument("--profile", type=Path, help="folder for a py-spy profile of the bot during round 1")
     args = p.parse_args()
+    if args.profile is not None:
+        await asyncio.to_thread(args.profile.mkdir, parents=True, exist_ok=True)
     header("fit_load", args)
     png = photo(512 if args.small else SIDE)
     note(f"result image: {len(png) / 1e6:.1f} MB PNG; bot from {args.bot_checkout}")

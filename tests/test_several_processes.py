@@ -209,3 +209,43 @@ async def test_with_shard_ids_each_process_connects_its_own_shard(
             for bot in bots:
                 if bot.proc is not None and bot.proc.returncode is None:
                     await bot.kill()
+
+
+async def test_a_job_caught_being_sent_by_a_dead_process_is_sent_by_the_survivor_once_its_call_has_ended(
+        fake_discord: FakeDiscord, pg_server: PgServer, pg_url: str, tmp_path: Path) -> None:
+    fake = fake_discord
+    # useapi answers a POST after 3 s; the first process dies while its jobs/imagine call waits, and useapi,
+    # down by the time it answers, never files that job: the survivor must send it itself, once.
+    async with Simulator(token=SIM_TOKEN, job_seconds=0.5, progress_steps=1, post_delay=3.0) as sim:
+        settings: dict[str, Any] = {"DATABASE_URL": pg_url, "POLL_INTERVAL": "0.5",
+                                    "BACKEND_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "INFO"}
+        first = SubprocessBot(bot_env(fake, sim, tmp_path / "unused.db", callbacks=False, **settings),
+                              tmp_path / "first.log")
+        survivor = SubprocessBot(bot_env(fake, sim, tmp_path / "unused.db", callbacks=False, **settings),
+                                 tmp_path / "survivor.log")
+        try:
+            await first.start(fake)
+            await fake.slash("imagine", {"prompt": "a letter that never arrived"}, user=ALICE)
+            await eventually(lambda: [row for row in job_rows(pg_server, pg_url) if row["status"] == "submitting"],
+                             timeout=10)
+            sim.set_outage(True)
+            await first.kill()
+            await eventually(lambda: sim.calls("jobs/imagine"), timeout=5)
+            await asyncio.sleep(3.5)  # the call in flight was answered (503) to nobody
+            sim.set_outage(False)
+            sim.set_post_delay(0.0)
+            assert not sim.jobs
+
+            await survivor.start(fake)
+            # Sent again once the dead process's call has certainly ended (3 x 2 s + 5 s after it began), not
+            # when the scheduler next looks of its own accord (30 s later).
+            await eventually(lambda: results_for(fake, 1), timeout=25)
+            assert len(sim.jobs) == 1, "sent once"
+            assert len(results_for(fake, 1)) == 1
+            assert "took over" in survivor.log_text()
+            assert fake.spec_errors == [] and errors_in([survivor]) == []
+            assert await survivor.terminate() == 0
+        finally:
+            for bot in (first, survivor):
+                if bot.proc is not None and bot.proc.returncode is None:
+                    await bot.kill()

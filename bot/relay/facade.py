@@ -110,8 +110,9 @@ class Relay:
                                      max_jobs=settings.max_jobs, retries=retries, lease=self._until,
                                      images=self.images)
         self.leases = Leases(store=store, submission=self.submission, updates=self.updates, display=self.display,
-                             poller=self.poller, locks=locks, tasks=tasks, backend_name=backend.facts.name,
-                             interval=settings.poll_interval, call_timeout=settings.call_timeout)
+                             poller=self.poller, locks=locks, tasks=tasks, wake=self._wake,
+                             backend_name=backend.facts.name, interval=settings.poll_interval,
+                             call_timeout=settings.call_timeout)
         self._loops: list[asyncio.Task[None]] = []
         self._housekeeper: asyncio.Task[None] | None = None
 

@@ -43,7 +43,8 @@ class Leases:
     """The lease loop and the pick-up of jobs taken over."""
 
     def __init__(self, *, store: Store, submission: Submission, updates: Updates, display: Display, poller: Poller,
-                 locks: JobLocks, tasks: Tasks, backend_name: str, interval: float, call_timeout: float) -> None:
+                 locks: JobLocks, tasks: Tasks, wake: asyncio.Event, backend_name: str, interval: float,
+                 call_timeout: float) -> None:
         self._store = store
         self._coordination = store.coordination
         self._submission = submission
@@ -52,6 +53,7 @@ class Leases:
         self._poller = poller
         self._locks = locks
         self._tasks = tasks
+        self._wake = wake
         self._backend_name = backend_name
         self._lease = LEASE_INTERVALS * interval
         self._period = interval / PASSES_PER_INTERVAL
@@ -136,10 +138,14 @@ class Leases:
                 await self._resend_unless_found([fresh])
 
     async def _resend_unless_found(self, cut: list[JobRecord]) -> None:
-        for job in await self._submission.adopt_cut_short(cut):
+        resend = await self._submission.adopt_cut_short(cut)
+        for job in resend:
             # The backend is not running it: send it again. A one-shot button answers "already done" with the
             # existing job, which is adopted; the reference lets a late callback match.
             await self._store.jobs.requeue(job.id, time.time())
+        if resend:
+            # Back in the queue: a scheduler with nothing else to do would only look again when it next idles.
+            self._wake.set()
         for job in cut:
             await self._show(job)
 
