@@ -43,6 +43,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--script", action="append", choices=SCRIPTS, help="only these (default: all)")
     parser.add_argument("--small", action="store_true", help="pass --small to every script (a dry run)")
+    parser.add_argument("--b-arg", action="append", default=[],
+                        help="an argument for B's scripts only (--b-arg=--backend=useapi: A has no such option)")
     args = parser.parse_args()
     extra = ["--small"] if args.small else []
     for script in args.script or SCRIPTS:
@@ -50,7 +52,7 @@ def main() -> int:
         for round_number in range(1, args.rounds + 1):
             for side, checkout in (("A", args.a), ("B", args.b)):
                 started = time.monotonic()
-                runs[side].append(run(checkout.resolve(), script, extra))
+                runs[side].append(run(checkout.resolve(), script, extra + (args.b_arg if side == "B" else [])))
                 print(f"# {script} round {round_number} {side}: {time.monotonic() - started:.0f}s", flush=True)
         names = sorted(set(runs["A"][0]) & set(runs["B"][0]))
         print(f"## {script}: median of {args.rounds} alternating rounds", flush=True)
