@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from bot import buttons, messages
@@ -166,12 +167,13 @@ class Relay:
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="relay-housekeeping")
 
     async def _housekeeping(self) -> None:
-        """Forget kept images and editor links once they can serve nothing, every hour."""
+        """Forget kept images, editor links and interactions once they can serve nothing, every hour."""
         while True:
             try:
                 images, links = await forget_old(self.store, self._kept_days)
                 if images or links:
                     log.info("forgot %d kept images and %d editor links no longer needed", images, links)
+                await self.store.notices.forget_expired(time.time())
             except Exception:
                 log.exception("housekeeping failed; trying again in an hour")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)

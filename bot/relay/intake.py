@@ -87,8 +87,7 @@ class Intake:
             guild_id=guild_id, channel_id=channel_id, owner_id=owner_id, prompt=prompt or parent.prompt,
             backend=self._facts.name, parent_id=parent.id, button=button, button_prompt=prompt,
             one_shot=button.name in self._facts.one_shot, simulated=self._simulated, action=parent.action,
-            dimensions=parent.dimensions, not_before=HELD if mask is not None else 0.0)
-        job = await self._hold(job)
+            dimensions=parent.dimensions, not_before=HELD if mask is not None else 0.0, holder=self._holder())
         if mask is not None:
             # The region is kept with the job like any image a member gives: sent with its prompt, even after a
             # restart between the press and the prompt.
@@ -100,16 +99,15 @@ class Intake:
         job = await self._store.jobs.create(guild_id=guild_id, channel_id=channel_id, owner_id=owner_id,
                                             prompt=prompt, backend=self._facts.name, simulated=self._simulated,
                                             action=action, dimensions=dimensions,
-                                            not_before=HELD if images else 0.0)
-        job = await self._hold(job)
+                                            not_before=HELD if images else 0.0, holder=self._holder())
         if images:
             job = await self._keep(job, [(image.content_type, image.data) for image in images])
         return await self._file(job)
 
-    async def _hold(self, job: JobRecord) -> JobRecord:
-        """Hold the new job from the start: this process keeps its images and posts its working message, and no
-        other process takes it over meanwhile (one sharing the database waits FILING_SECONDS for that)."""
-        return await self._store.coordination.hold(job.id, self._lease()) or job
+    def _holder(self) -> tuple[int, float]:
+        """A new job is held by this process from the row's creation: it keeps the job's images and posts its
+        working message, and no other process takes the job over meanwhile."""
+        return self._store.coordination.me, self._lease()
 
     async def _keep(self, job: JobRecord, images: Sequence[tuple[str, bytes]]) -> JobRecord:
         """Keep a held job's images, then release it to the scheduler: it never goes out without them."""

@@ -74,6 +74,16 @@ async def test_a_job_is_held_by_the_process_that_filed_it(store: Store, rig: Rig
         assert await other.coordination.hold(job.id, time.time() + LEASE) is None, "held by a live process"
 
 
+async def test_a_job_filed_with_its_holder_is_held_from_its_creation(store: Store, rig: Rig) -> None:
+    until = time.time() + LEASE
+    job = await new_job(store, holder=(store.coordination.me, until))
+    assert job.claimed_by == store.coordination.me
+    assert rig.fetch(f"SELECT lease_until FROM jobs WHERE id = {job.id}") == [{"lease_until": until}]
+    other = await rig.open()
+    if not other.coordination.exclusive:
+        assert await other.coordination.hold(job.id, time.time() + LEASE) is None, "held by a live process"
+
+
 async def test_a_job_being_filed_is_claimed_only_once_its_message_is_up(store: Store, rig: Rig) -> None:
     job = await new_job(store)
     assert await claim(store) is None, "nobody holds it yet: its filer is about to post its working message"

@@ -62,8 +62,10 @@ async def test_a_notice_is_kept_until_it_expires(store: Store, rig: Rig) -> None
     assert await store.notices.get(job.id, now) == Notice(job.id, "tok-2", True, now + 900), "the latest one"
     assert await store.notices.get(job.id, now + 901) is None
     assert await store.notices.get(job.id + 1, now) is None
-    # Expired ones are dropped as new ones are kept.
+    # Expired ones are forgotten by the housekeeping, not by every filing.
     await store.notices.keep(Notice(job.id + 1, "tok-3", False, now + 2000), now + 1000)
+    assert len(rig.fetch("SELECT token FROM notices")) == 2
+    assert await store.notices.forget_expired(now + 1000) == 1
     assert rig.fetch("SELECT token FROM notices ORDER BY token") == [{"token": "tok-3"}]
 
 

@@ -69,18 +69,24 @@ class PostgresJobs:
     async def create(self, *, guild_id: int, channel_id: int, owner_id: int, prompt: str, backend: str,
                      parent_id: int | None = None, button: Button | None = None, button_prompt: str | None = None,
                      one_shot: bool = False, simulated: bool = False, action: str = "imagine",
-                     dimensions: str | None = None, not_before: float = 0.0) -> JobRecord:
-        """File a new job, queued. A one-shot button already live on `parent_id` raises `OneShotTaken`."""
+                     dimensions: str | None = None, not_before: float = 0.0,
+                     holder: tuple[int, float] | None = None) -> JobRecord:
+        """File a new job, queued, held from the start by `holder` (a process's key, its lease's end) when given.
+        A one-shot button already live on `parent_id` raises `OneShotTaken`."""
+        # Unheld, its lease is the column's default (0: run out), so another process takes over one whose filer
+        # died before holding it.
+        claimed_by, lease_until = holder if holder is not None else (None, 0.0)
         now = time.time()
         try:
             row = await self._pool.fetchrow(
                 """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, button_ref, one_shot, prompt,
                                      button_prompt, backend, status, simulated, created_at, updated_at, action,
-                                     dimensions, not_before)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING *""",
+                                     dimensions, not_before, claimed_by, lease_until)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                   RETURNING *""",
                 guild_id, channel_id, owner_id, parent_id, button.name if button else None,
                 button.ref if button else None, one_shot, prompt, button_prompt, backend, QUEUED, simulated, now, now,
-                action, dimensions, not_before)
+                action, dimensions, not_before, claimed_by, lease_until)
         except asyncpg.UniqueViolationError as exc:
             if one_shot and exc.constraint_name == "jobs_one_shot":
                 assert parent_id is not None and button is not None

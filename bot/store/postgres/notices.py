@@ -14,12 +14,15 @@ class PostgresNotices:
         self._pool = pool
 
     async def keep(self, notice: Notice, now: float) -> None:
-        # Expired ones go as new ones come: the table holds at most the last 15 minutes' interactions.
-        await self._pool.execute("DELETE FROM notices WHERE expires_at < $1", now)
         await self._pool.execute(
             "INSERT INTO notices (job_id, token, admin, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (job_id) "
             "DO UPDATE SET token = EXCLUDED.token, admin = EXCLUDED.admin, expires_at = EXCLUDED.expires_at",
             notice.job_id, notice.token, notice.admin, notice.expires_at)
+
+    async def forget_expired(self, now: float) -> int:
+        """Forget the interactions Discord no longer takes follow-ups for (the relay's hourly housekeeping)."""
+        status = await self._pool.execute("DELETE FROM notices WHERE expires_at < $1", now)
+        return int(status.split()[-1])
 
     async def get(self, job_id: int, now: float) -> Notice | None:
         """The job's interaction while Discord still takes follow-ups for it; None after."""

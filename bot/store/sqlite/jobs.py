@@ -31,6 +31,9 @@ from bot.jobs import (
 from bot.store.base import OneShotTaken
 from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_job, encode, erased
 
+# Owners asked about in one statement, well under SQLite's limit on bound parameters.
+OWNERS_PER_STATEMENT = 500
+
 
 def _marks(values: Collection[Any]) -> str:
     return ",".join("?" * len(values))
@@ -66,18 +69,23 @@ class SqliteJobs:
     async def create(self, *, guild_id: int, channel_id: int, owner_id: int, prompt: str, backend: str,
                      parent_id: int | None = None, button: Button | None = None, button_prompt: str | None = None,
                      one_shot: bool = False, simulated: bool = False, action: str = "imagine",
-                     dimensions: str | None = None, not_before: float = 0.0) -> JobRecord:
-        """File a new job, queued. A one-shot button already live on `parent_id` raises `OneShotTaken`."""
+                     dimensions: str | None = None, not_before: float = 0.0,
+                     holder: tuple[int, float] | None = None) -> JobRecord:
+        """File a new job, queued, held from the start by `holder` (a process's key, its lease's end) when given.
+        A one-shot button already live on `parent_id` raises `OneShotTaken`."""
+        # Unheld, its lease is the column's default (0: run out), so another process takes over one whose filer
+        # died before holding it.
+        claimed_by, lease_until = holder if holder is not None else (None, 0.0)
         now = time.time()
         try:
             async with self._db.execute(
                 """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, button_ref, one_shot, prompt,
                                      button_prompt, backend, status, simulated, created_at, updated_at, action,
-                                     dimensions, not_before)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+                                     dimensions, not_before, claimed_by, lease_until)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
                 (guild_id, channel_id, owner_id, parent_id, button.name if button else None,
                  button.ref if button else None, int(one_shot), prompt, button_prompt, backend, QUEUED,
-                 int(simulated), now, now, action, dimensions, not_before),
+                 int(simulated), now, now, action, dimensions, not_before, claimed_by, lease_until),
             ) as cur:
                 row = await cur.fetchone()
         except sqlite3.IntegrityError as exc:
@@ -197,12 +205,18 @@ class SqliteJobs:
         return {int(r[0]): float(r[1]) for r in rows}
 
     async def last_served_of(self, owners: Iterable[int]) -> dict[int, float]:
-        """When each of `owners` last had a job sent (never: absent); one index probe each, whatever the history."""
+        """When each of `owners` last had a job sent (never: absent); one index probe each, whatever the history,
+        all in one statement: the display asks at every scheduler pass, for every member waiting."""
+        wanted = sorted(set(owners))
         served: dict[int, float] = {}
-        for owner in set(owners):
-            value = await self._scalar("SELECT MAX(submitted_at) FROM jobs WHERE owner_id = ?", (owner,))
-            if value is not None:
-                served[owner] = float(value)
+        for start in range(0, len(wanted), OWNERS_PER_STATEMENT):
+            chunk = wanted[start:start + OWNERS_PER_STATEMENT]
+            values = ", ".join("(?)" for _ in chunk)
+            async with self._db.execute(
+                f"WITH owners(id) AS (VALUES {values}) "  # noqa: S608 - placeholders only
+                "SELECT id, (SELECT MAX(submitted_at) FROM jobs WHERE owner_id = owners.id) FROM owners", chunk,
+            ) as cur:
+                served.update({int(row[0]): float(row[1]) for row in await cur.fetchall() if row[1] is not None})
         return served
 
     async def queued_briefs(self) -> list[JobBrief]:

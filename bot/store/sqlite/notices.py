@@ -15,12 +15,15 @@ class SqliteNotices:
         self._db = db
 
     async def keep(self, notice: Notice, now: float) -> None:
-        # Expired ones go as new ones come: the table holds at most the last 15 minutes' interactions.
-        await self._db.execute("DELETE FROM notices WHERE expires_at < ?", (now,))
         await self._db.execute(
             "INSERT INTO notices (job_id, token, admin, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE "
             "SET token = excluded.token, admin = excluded.admin, expires_at = excluded.expires_at",
             (notice.job_id, notice.token, int(notice.admin), notice.expires_at))
+
+    async def forget_expired(self, now: float) -> int:
+        """Forget the interactions Discord no longer takes follow-ups for (the relay's hourly housekeeping)."""
+        async with self._db.execute("DELETE FROM notices WHERE expires_at < ?", (now,)) as cur:
+            return max(0, cur.rowcount)
 
     async def get(self, job_id: int, now: float) -> Notice | None:
         """The job's interaction while Discord still takes follow-ups for it; None after."""
