@@ -112,6 +112,18 @@ def access_logger_for(secret: str | None) -> type[MaskedAccessLogger]:
 _UNUSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+# What must be in a JSON text for one of its strings to hold an unusable character: a strict parser refuses raw
+# control characters, so each arrives escaped (\uXXXX, \b, \f); DEL, which JSON lets through raw; and a
+# surrogate's bytes, which json.loads lets through raw from bytes ("surrogatepass"). A body without any of them
+# (nearly every callback) needs no walk; one with them (or an escaped backslash before "u", "b" or "f") is walked.
+_MAY_BE_UNUSABLE = re.compile(rb"\\[ubf]|\x7f|\xed[\xa0-\xbf]")
+
+
+def clean_body(raw: bytes, body: Any) -> bool:
+    """`clean_text` of a body parsed from `raw`, reading the raw text first."""
+    return _MAY_BE_UNUSABLE.search(raw) is None or clean_text(body)
+
+
 def clean_text(value: Any) -> bool:
     """Whether every string in a JSON value (keys too) is text that can be stored and shown: no lone surrogate
     (JSON's "\\ud800" decodes to one), no control character but tab and line breaks."""
@@ -205,7 +217,7 @@ async def _take_callback(request: web.Request) -> web.Response:
         return web.json_response({"error": "malformed JSON"}, status=400)
     if not isinstance(body, dict):
         return web.json_response({"error": "expected a JSON object"}, status=400)
-    if not clean_text(body):
+    if not clean_body(raw, body):
         # A lone surrogate or a control character cannot be stored or shown; no backend sends them.
         return web.json_response({"error": "unusable characters in the body"}, status=400)
     status = await request.app[RELAY_KEY].handle_callback(request.match_info["ref"], body)
