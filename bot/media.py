@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import av
 from PIL import Image, UnidentifiedImageError
 
 from bot.jobs import Media
@@ -96,6 +95,10 @@ async def download(session: aiohttp.ClientSession, url: str, *, max_bytes: int =
 
 def first_frame(video: MediaFile) -> MediaFile:
     """The video's first frame as a PNG (CPU-bound: run in a thread)."""
+    # Imported here: PyAV (FFmpeg) is tens of megabytes of resident memory, needed only for a video too large
+    # for its channel.
+    import av  # noqa: PLC0415
+
     try:
         with av.open(io.BytesIO(video.data), mode="r") as container:
             frame = next(container.decode(video=0))

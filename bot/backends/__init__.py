@@ -14,11 +14,9 @@ from bot.backends.base import Backend
 from bot.backends.mjproxy.backend import FACTS as MJPROXY_FACTS
 from bot.backends.mjproxy.backend import MjproxyBackend
 from bot.backends.mjproxy.client import MjproxyClient
-from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator
 from bot.backends.useapi.backend import FACTS as USEAPI_FACTS
 from bot.backends.useapi.backend import UseapiBackend
 from bot.backends.useapi.client import UseapiClient
-from bot.backends.useapi.simulator import Simulator as UseapiSimulator
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +70,10 @@ async def _open_useapi(settings: Settings, session: aiohttp.ClientSession, obser
                               timeout=timeout)
         return OpenedBackend(UseapiBackend(client, mask=mask), settings.USEAPI_BASE_URL, None, _nothing,
                              settings.USEAPI_MAX_JOBS)
+    # Imported here: a bot with a real backend never loads the simulators (their images and video need Pillow
+    # and PyAV, megabytes of resident memory).
+    from bot.backends.useapi.simulator import Simulator as UseapiSimulator  # noqa: PLC0415
+
     simulator = UseapiSimulator(token=None, job_seconds=job_seconds)
     await simulator.start("127.0.0.1", 0)
     client = UseapiClient(session, simulator.base_url, "simulated", channel=settings.USEAPI_CHANNEL,
@@ -93,6 +95,8 @@ async def _open_mjproxy(settings: Settings, session: aiohttp.ClientSession, obse
                                timeout=timeout, observer=observer)
         return OpenedBackend(MjproxyBackend(client, mask=mask), settings.MJPROXY_URL, None, _nothing,
                              settings.MJPROXY_MAX_JOBS)
+    from bot.backends.mjproxy.simulator import Simulator as MjproxySimulator  # noqa: PLC0415 - as above
+
     simulator = MjproxySimulator(token=None, job_seconds=job_seconds)
     await simulator.start("127.0.0.1", 0)
     client = MjproxyClient(session, simulator.base_url, None, timeout=timeout, observer=observer)
