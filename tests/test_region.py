@@ -16,11 +16,11 @@ from typing import Any
 import aiohttp
 import pytest
 from PIL import Image, ImageChops, ImageDraw
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from bot.editor import NEEDS_PUBLIC_URL, Refusal
 from tests.backend_sims import SIMS, BotSim, job_soon
-from tests.editor.test_browser import CHROMIUM_ARGS, chromium
+from tests.editor.test_browser import headless_chromium
 from tests.fakediscord import ALICE, FakeDiscord
 from tests.harness import InProcessBot, eventually
 from tests.test_buttons import button_of, card, names, private
@@ -33,12 +33,8 @@ BRUSH_PERCENT = 8
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium(), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with headless_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -150,8 +150,9 @@ async def test_no_secret_in_caplog_or_discord(fake: FakeDiscord, sim: Simulator,
     assert fake.spec_errors == []
 
 
-async def test_no_secret_in_the_log_of_python_m_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
-    env = {**env_for(fake, sim, tmp_path / "relay.db"), "LOG_LEVEL": "DEBUG"}
+async def logged_working_day(fake: FakeDiscord, sim: Simulator, env: dict[str, str],
+                             tmp_path: Path) -> tuple[str, str]:
+    """A working day of `python -m bot` with `env`, stopped cleanly: its log and the callback secret it used."""
     bot = SubprocessBot(env, tmp_path / "bot.log")
     await bot.start(fake)
     try:
@@ -160,7 +161,12 @@ async def test_no_secret_in_the_log_of_python_m_bot(fake: FakeDiscord, sim: Simu
     finally:
         if bot.proc is not None and bot.proc.returncode is None:
             await bot.kill()
-    log = bot.log_text()
+    return bot.log_text(), secret
+
+
+async def test_no_secret_in_the_log_of_python_m_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
+    env = {**env_for(fake, sim, tmp_path / "relay.db"), "LOG_LEVEL": "DEBUG"}
+    log, secret = await logged_working_day(fake, sim, env, tmp_path)
     assert "callbacks/useapi/***/" in log, "the access log was written, masked"
     assert leaks([log], [DISCORD_TOKEN, USEAPI_TOKEN, USEAPI_DISCORD, secret]) == []
     assert leaks(discord_saw(fake), [DISCORD_TOKEN, USEAPI_TOKEN, USEAPI_DISCORD, secret]) == []
@@ -169,15 +175,7 @@ async def test_no_secret_in_the_log_of_python_m_bot(fake: FakeDiscord, sim: Simu
 async def test_json_logs_of_python_m_bot_are_one_object_a_line_and_masked(fake: FakeDiscord, sim: Simulator,
                                                                         tmp_path: Path) -> None:
     env = {**env_for(fake, sim, tmp_path / "relay.db"), "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json"}
-    bot = SubprocessBot(env, tmp_path / "bot.log")
-    await bot.start(fake)
-    try:
-        secret = await a_working_day(fake, sim, env)
-        assert await bot.terminate() == 0
-    finally:
-        if bot.proc is not None and bot.proc.returncode is None:
-            await bot.kill()
-    log = bot.log_text()
+    log, secret = await logged_working_day(fake, sim, env, tmp_path)
     entries = [json.loads(line) for line in log.splitlines()]  # every line is one JSON object
     assert len(entries) > 20
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)

@@ -18,6 +18,7 @@ import os
 import shutil
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,15 +48,22 @@ def chromium() -> str:
                 "(.ci/run installs it), or set CHROMIUM to a Chromium binary.", pytrace=False)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    """One browser for the module; each test gets its own context (Playwright gives each launch a new profile)."""
+@asynccontextmanager
+async def headless_chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, through Playwright; closed on leaving."""
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=chromium(), headless=True, args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """One browser for the module; each test gets its own context (Playwright gives each launch a new profile)."""
+    async with headless_chromium() as launched:
+        yield launched
 
 
 @pytest_asyncio.fixture(loop_scope="module")
