@@ -63,7 +63,7 @@ class DiscordPublisher:
     async def _keep(self, notice: Notice) -> None:
         assert self._notices is not None
         try:
-            await self._notices.keep(notice, time.time())
+            await self._notices.keep(notice)
         except Exception:
             # Only this process can tell the clicker privately then; the job's card says it to everyone.
             log.warning("job %d: its interaction could not be kept for private notices", notice.job_id,

@@ -55,15 +55,15 @@ async def test_admins_hear_once_per_episode_per_server(store: Store, rig: Rig) -
 async def test_a_notice_is_kept_until_it_expires(store: Store, rig: Rig) -> None:
     job = await new_job(store)
     now = time.time()
-    await store.notices.keep(Notice(job.id, "tok-1", False, now + 840), now)
+    await store.notices.keep(Notice(job.id, "tok-1", False, now + 840))
     other = await rig.open()
     assert await other.notices.get(job.id, now) == Notice(job.id, "tok-1", False, now + 840)
-    await other.notices.keep(Notice(job.id, "tok-2", True, now + 900), now)
+    await other.notices.keep(Notice(job.id, "tok-2", True, now + 900))
     assert await store.notices.get(job.id, now) == Notice(job.id, "tok-2", True, now + 900), "the latest one"
     assert await store.notices.get(job.id, now + 901) is None
     assert await store.notices.get(job.id + 1, now) is None
     # Expired ones are forgotten by the housekeeping, not by every filing.
-    await store.notices.keep(Notice(job.id + 1, "tok-3", False, now + 2000), now + 1000)
+    await store.notices.keep(Notice(job.id + 1, "tok-3", False, now + 2000))
     assert len(rig.fetch("SELECT token FROM notices")) == 2
     assert await store.notices.forget_expired(now + 1000) == 1
     assert rig.fetch("SELECT token FROM notices ORDER BY token") == [{"token": "tok-3"}]

@@ -13,7 +13,7 @@ class PostgresNotices:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
-    async def keep(self, notice: Notice, now: float) -> None:
+    async def keep(self, notice: Notice) -> None:
         await self._pool.execute(
             "INSERT INTO notices (job_id, token, admin, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (job_id) "
             "DO UPDATE SET token = EXCLUDED.token, admin = EXCLUDED.admin, expires_at = EXCLUDED.expires_at",

@@ -14,7 +14,7 @@ class SqliteNotices:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
-    async def keep(self, notice: Notice, now: float) -> None:
+    async def keep(self, notice: Notice) -> None:
         await self._db.execute(
             "INSERT INTO notices (job_id, token, admin, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE "
             "SET token = excluded.token, admin = excluded.admin, expires_at = excluded.expires_at",
