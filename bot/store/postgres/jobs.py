@@ -27,9 +27,10 @@ from bot.jobs import (
     JobRecord,
     Media,
 )
+from bot.store.accessors import JobTransitions
 from bot.store.base import OneShotTaken
 from bot.store.postgres.connect import Connection, Pool
-from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_job, encode, erased
+from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_job, encode
 
 # The flags are BOOLEAN here; `encode` writes SQLite's 0 and 1, which asyncpg refuses for a boolean.
 BOOLEAN_COLUMNS: Final = frozenset({"published", "simulated", "one_shot"})
@@ -42,7 +43,7 @@ def param(name: str, value: Any) -> Any:
     return encode(name, value)
 
 
-class PostgresJobs:
+class PostgresJobs(JobTransitions):
     """The `jobs` table of one database, through a pool shared with the store's other parts."""
 
     def __init__(self, pool: Pool, identity: str) -> None:
@@ -216,32 +217,11 @@ class PostgresJobs:
             sql += f" AND status = ANY(${len(values)}::text[])"
         return await self._one(sql + " RETURNING *", *values)
 
-    async def set_message(self, job_id: int, message_id: int | None) -> JobRecord | None:
-        return await self._update(job_id, None, message_id=message_id)
-
     async def mark_submitting(self, job_id: int) -> JobRecord | None:
         now = time.time()
         return await self._one(
             "UPDATE jobs SET status = $1, attempts = attempts + 1, submitted_at = $2, updated_at = $2 "
             "WHERE id = $3 AND status = $4 RETURNING *", SUBMITTING, now, job_id, QUEUED)
-
-    async def requeue(self, job_id: int, not_before: float, *, error: str | None = None,
-                      reset_attempts: bool = False) -> JobRecord | None:
-        fields: dict[str, Any] = {"status": QUEUED, "not_before": not_before, "error": error}
-        if reset_attempts:
-            fields["attempts"] = 0
-        return await self._update(job_id, (SUBMITTING, QUEUED), **fields)
-
-    async def mark_running(self, job_id: int, backend_job_id: str, job_json: dict[str, Any]) -> JobRecord | None:
-        return await self._update(
-            job_id, (SUBMITTING, QUEUED), status=RUNNING, backend_job_id=backend_job_id, job_json=job_json,
-            error=None, error_kind=None, last_event_at=time.time(),
-        )
-
-    async def mark_awaiting_prompt(self, job_id: int, backend_job_id: str) -> JobRecord | None:
-        """The press's first step made `backend_job_id`, which waits for its prompt: kept before the second step,
-        so a crash in between resumes it instead of pressing again."""
-        return await self._update(job_id, (SUBMITTING,), backend_job_id=backend_job_id)
 
     async def record_progress(self, job_id: int, progress: int | None, preview_url: str | None,
                               job_json: dict[str, Any] | None) -> JobRecord | None:
@@ -303,15 +283,6 @@ class PostgresJobs:
         """Count one more time Discord refused the job's result; the count so far."""
         return await self._count(
             "UPDATE jobs SET publish_failures = publish_failures + 1 WHERE id = $1 RETURNING publish_failures", job_id)
-
-    async def erase(self, job_id: int, *, forget_prompt: bool) -> JobRecord | None:
-        """Take a finished job's messages and result links out of the store (a member deleted it, or an admin
-        purged the member's history)."""
-        return await self._update(job_id, FINAL_STATES, **erased(forget_prompt=forget_prompt))
-
-    async def set_seed(self, job_id: int, seed: str) -> None:
-        """Keep a finished grid's seed once the backend told it, so that asking again costs nothing."""
-        await self._update(job_id, None, seed=seed)
 
     async def set_gallery_copy(self, job_id: int, message_id: int) -> None:
         await self._pool.execute("UPDATE jobs SET gallery_message_id = $1 WHERE id = $2", message_id, job_id)

@@ -9,12 +9,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.jobs import OutageState, Pause, SharedState
+from bot.store.accessors import StateFields
 from bot.store.postgres.connect import Pool, changed
 
-_REMIX = {"on": True, "off": False}
 
-
-class PostgresState:
+class PostgresState(StateFields):
     """The single `relay_state` row and `command_hashes`."""
 
     def __init__(self, pool: Pool) -> None:
@@ -27,12 +26,6 @@ class PostgresState:
         assignments = ", ".join(f"{name} = ${number}" for number, name in enumerate(fields, start=1))
         await self._pool.execute(f"UPDATE relay_state SET {assignments} WHERE id = 1",  # noqa: S608 - our columns
                                  *fields.values())
-
-    async def identity(self) -> str:
-        """The database's identity, made when it was created (or first migrated); buttons and references carry it."""
-        value = await self._get("database_id")
-        assert value is not None, "relay_state is made by migration 3"
-        return str(value)
 
     async def webhook_secret(self, new: str) -> str:
         """The callback secret kept since the first start; `new` becomes it when there is none yet.
@@ -47,9 +40,6 @@ class PostgresState:
         if row is None or not row[0]:
             return None
         return Pause(reason=str(row[0]), channel=row[1])
-
-    async def set_pause(self, pause: Pause | None) -> None:
-        await self._set(paused_reason=pause.reason if pause else None, paused_account=pause.channel if pause else None)
 
     async def shared(self) -> SharedState:
         """The pause, the reduced concurrency and the outage, in one read."""
@@ -83,13 +73,6 @@ class PostgresState:
     async def alerts_over(self, kinds: Iterable[str]) -> None:
         """The episodes of `kinds` are over: the next such problem is told again."""
         await self._pool.execute("DELETE FROM alert_episodes WHERE kind = ANY($1::text[])", list(kinds))
-
-    async def account_remix(self) -> bool | None:
-        """The account's Remix mode as Midjourney last said; None when unknown (or never seen)."""
-        return _REMIX.get(str(await self._get("account_remix") or ""))
-
-    async def set_account_remix(self, enabled: bool | None) -> None:
-        await self._set(account_remix="unknown" if enabled is None else "on" if enabled else "off")
 
     async def command_hash(self, scope: str) -> str | None:
         value = await self._pool.fetchval("SELECT digest FROM command_hashes WHERE scope = $1", scope)

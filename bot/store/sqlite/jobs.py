@@ -28,8 +28,9 @@ from bot.jobs import (
     JobRecord,
     Media,
 )
+from bot.store.accessors import JobTransitions
 from bot.store.base import OneShotTaken
-from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_job, encode, erased
+from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_job, encode
 
 # Owners asked about in one statement, well under SQLite's limit on bound parameters.
 OWNERS_PER_STATEMENT = 500
@@ -39,7 +40,7 @@ def _marks(values: Collection[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-class SqliteJobs:
+class SqliteJobs(JobTransitions):
     """The `jobs` table of one database."""
 
     def __init__(self, db: aiosqlite.Connection, identity: str) -> None:
@@ -242,31 +243,10 @@ class SqliteJobs:
             values.extend(wanted)
         return await self._one(sql + " RETURNING *", values)
 
-    async def set_message(self, job_id: int, message_id: int | None) -> JobRecord | None:
-        return await self._update(job_id, None, message_id=message_id)
-
     async def mark_submitting(self, job_id: int) -> JobRecord | None:
         return await self._one(
             "UPDATE jobs SET status = ?, attempts = attempts + 1, submitted_at = ?, updated_at = ? "
             "WHERE id = ? AND status = ? RETURNING *", (SUBMITTING, time.time(), time.time(), job_id, QUEUED))
-
-    async def requeue(self, job_id: int, not_before: float, *, error: str | None = None,
-                      reset_attempts: bool = False) -> JobRecord | None:
-        fields: dict[str, Any] = {"status": QUEUED, "not_before": not_before, "error": error}
-        if reset_attempts:
-            fields["attempts"] = 0
-        return await self._update(job_id, (SUBMITTING, QUEUED), **fields)
-
-    async def mark_running(self, job_id: int, backend_job_id: str, job_json: dict[str, Any]) -> JobRecord | None:
-        return await self._update(
-            job_id, (SUBMITTING, QUEUED), status=RUNNING, backend_job_id=backend_job_id, job_json=job_json,
-            error=None, error_kind=None, last_event_at=time.time(),
-        )
-
-    async def mark_awaiting_prompt(self, job_id: int, backend_job_id: str) -> JobRecord | None:
-        """The press's first step made `backend_job_id`, which waits for its prompt: kept before the second step,
-        so a crash in between resumes it instead of pressing again."""
-        return await self._update(job_id, (SUBMITTING,), backend_job_id=backend_job_id)
 
     async def record_progress(self, job_id: int, progress: int | None, preview_url: str | None,
                               job_json: dict[str, Any] | None) -> JobRecord | None:
@@ -331,15 +311,6 @@ class SqliteJobs:
         return int(await self._scalar(
             "UPDATE jobs SET publish_failures = publish_failures + 1 WHERE id = ? RETURNING publish_failures",
             (job_id,)) or 0)
-
-    async def erase(self, job_id: int, *, forget_prompt: bool) -> JobRecord | None:
-        """Take a finished job's messages and result links out of the store (a member deleted it, or an admin
-        purged the member's history)."""
-        return await self._update(job_id, FINAL_STATES, **erased(forget_prompt=forget_prompt))
-
-    async def set_seed(self, job_id: int, seed: str) -> None:
-        """Keep a finished grid's seed once the backend told it, so that asking again costs nothing."""
-        await self._update(job_id, None, seed=seed)
 
     async def set_gallery_copy(self, job_id: int, message_id: int) -> None:
         await self._db.execute("UPDATE jobs SET gallery_message_id = ? WHERE id = ?", (message_id, job_id))

@@ -10,11 +10,10 @@ from typing import Any
 import aiosqlite
 
 from bot.jobs import OutageState, Pause, SharedState
+from bot.store.accessors import StateFields
 
-_REMIX = {"on": True, "off": False}
 
-
-class SqliteState:
+class SqliteState(StateFields):
     """The single `relay_state` row and `command_hashes`."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
@@ -30,12 +29,6 @@ class SqliteState:
         await self._db.execute(f"UPDATE relay_state SET {assignments} WHERE id = 1",  # noqa: S608 - our columns
                                tuple(fields.values()))
 
-    async def identity(self) -> str:
-        """The database's identity, made when it was created (or first migrated); buttons and references carry it."""
-        value = await self._get("database_id")
-        assert value is not None, "relay_state is made by migration 3"
-        return str(value)
-
     async def webhook_secret(self, new: str) -> str:
         """The callback secret kept since the first start; `new` becomes it when there is none yet."""
         await self._db.execute("UPDATE relay_state SET webhook_secret = ? WHERE id = 1 AND webhook_secret IS NULL",
@@ -48,9 +41,6 @@ class SqliteState:
         if row is None or not row[0]:
             return None
         return Pause(reason=str(row[0]), channel=row[1])
-
-    async def set_pause(self, pause: Pause | None) -> None:
-        await self._set(paused_reason=pause.reason if pause else None, paused_account=pause.channel if pause else None)
 
     async def shared(self) -> SharedState:
         """The pause, the reduced concurrency and the outage, in one read."""
@@ -86,13 +76,6 @@ class SqliteState:
         wanted = tuple(kinds)
         await self._db.execute(f"DELETE FROM alert_episodes WHERE kind IN ({','.join('?' * len(wanted))})",  # noqa: S608
                                wanted)
-
-    async def account_remix(self) -> bool | None:
-        """The account's Remix mode as Midjourney last said; None when unknown (or never seen)."""
-        return _REMIX.get(str(await self._get("account_remix") or ""))
-
-    async def set_account_remix(self, enabled: bool | None) -> None:
-        await self._set(account_remix="unknown" if enabled is None else "on" if enabled else "off")
 
     async def command_hash(self, scope: str) -> str | None:
         async with self._db.execute("SELECT digest FROM command_hashes WHERE scope = ?", (scope,)) as cur:
