@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,19 @@ def fixture() -> JSON:
     return facts
 
 
+TIMES = ("created_at", "updated_at", "submitted_at", "last_event_at", "finished_at")
+
+
 def upgraded_copy(tmp_path: Path) -> Path:
+    """A copy of the committed database, its clock moved on to now: it stands for a team's database at the moment
+    of their upgrade, so its running job is as fresh as when the fixture was made (not timed out since)."""
     db = tmp_path / "relay.db"
     shutil.copyfile(UPGRADE / "relay-87c342d.db", db)
+    with closing(sqlite3.connect(db)) as conn, conn:
+        (newest,) = conn.execute("SELECT MAX(created_at) FROM jobs").fetchone()
+        shift = time.time() - float(newest)
+        conn.execute("UPDATE jobs SET " + ", ".join(f"{name} = {name} + ?" for name in TIMES),
+                     (shift,) * len(TIMES))
     return db
 
 
