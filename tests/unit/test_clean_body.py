@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from bot.webhook import clean_body, clean_text
+from bot.webhook import clean_body, clean_text, may_be_unusable
 
 PIECES = ["a", "é", "🦊", "\n", "\t", "\r", "\\", "\"", "u", "b", "f", "\x7f", "\x00", "\x08", "\x0b", "\x0c",
           "\x1f", "\ud800", "\udfff", "\u2028"]
@@ -45,3 +45,15 @@ def test_a_plain_callback_is_clean_without_a_walk_and_an_escaped_one_is_walked()
     assert not clean_body(b'{"content": "\\ud800"}', {"content": "\ud800"})
     assert not clean_body(b'{"content": "\x7f"}', {"content": "\x7f"})
     assert clean_body(b'{"content": "\\u00e9"}', {"content": "\u00e9"})
+
+
+def test_harmless_escapes_take_the_shortcut() -> None:
+    # Serializers that escape every non-ASCII character (Python's json.dumps, by default) write "…" as \u2026:
+    # such a body must not cost a walk on every progress callback.
+    raw = json.dumps({"discord": "abc…xyz", "prompt": "un renard roux à l'aube", "content": "a\tb\nc"}).encode()
+    assert b"\\u2026" in raw
+    assert not may_be_unusable(raw)
+    for unusable in ("\x00", "\x1f", "\x7f", "\ud800", "\udfff", "\b", "\f"):
+        for raw in (json.dumps({"k": unusable}).encode(),
+                    json.dumps({"k": unusable}, ensure_ascii=False).encode("utf-8", "surrogatepass")):
+            assert may_be_unusable(raw), raw
