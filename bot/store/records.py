@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from bot.jobs import Button, ErrorKind, JobBrief, JobRecord, KeptImage, Media, OneUseLink
 
@@ -51,24 +53,84 @@ def encode(name: str, value: Any) -> Any:
     return value
 
 
-def decode_job(row: Mapping[str, Any], identity: str) -> JobRecord:
-    """A job row (any dialect's mapping of column → value) as a record."""
-    data = dict(row)
-    data["ref"] = data["ref"] or job_ref(identity, int(data["id"]))
-    data["buttons"] = tuple(Button.from_json(b) for b in _json(data["buttons"], []))
-    data["media"] = tuple(Media.from_json(m) for m in _json(data["media"], []))
-    data["done_buttons"] = tuple(str(name) for name in _json(data["done_buttons"], []))
-    data["extra_message_ids"] = tuple(int(i) for i in _json(data["extra_message_ids"], []))
-    data["prompts"] = tuple(str(text) for text in _json(data["prompts"], []))
-    data["job_json"] = _json(data["job_json"], None)
-    data["published"] = bool(data["published"])
-    data["simulated"] = bool(data["simulated"])
-    kind = data["error_kind"]
-    data["error_kind"] = ErrorKind(kind) if kind else None
-    # The lease and the publish claim are the coordination's business alone (bot.store.claims).
-    for private in ("one_shot", "lease_until", "publish_by", "publish_until"):
-        data.pop(private, None)
-    return JobRecord(**data)
+class DatabaseRow(Protocol):
+    """A row as a driver hands it back (sqlite3.Row, asyncpg.Record): its columns' names, and its values in order,
+    as a tuple's."""
+
+    def keys(self) -> Iterable[str]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+def decode_job(row: DatabaseRow | Mapping[str, Any], identity: str) -> JobRecord:
+    """A job row (a driver's row, or a mapping of column → value) as a record."""
+    columns = tuple(row.keys())
+    values = row.values() if isinstance(row, Mapping) else row
+    job: JobRecord = _new(JobRecord)
+    for (setter, convert), value in zip(_plan(columns), values, strict=True):
+        if setter is not None:
+            setter(job, value if convert is None else convert(value))
+    if not job.ref:
+        _REF_SETTER(job, job_ref(identity, job.id))
+    return job
+
+
+# Reading a job is on every page of /jobs and every callback, and a record has over forty fields: calling the
+# frozen dataclass's __init__ with them all as keywords cost more than all the rest of the decoding together.
+# A record is therefore filled field by field through its slots, from a plan made once per column order.
+_Setter = Callable[[JobRecord, Any], None]
+_new = object.__new__
+_FIELDS = {field.name: field for field in dataclasses.fields(JobRecord)}
+_SETTERS: dict[str, _Setter] = {name: getattr(JobRecord, name).__set__ for name in _FIELDS}
+_REF_SETTER = _SETTERS["ref"]
+# Columns the record leaves out: the lease and the publish claim are the coordination's business alone
+# (bot.store.claims), and one_shot serves an index only.
+_PRIVATE = frozenset({"one_shot", "lease_until", "publish_by", "publish_until"})
+
+
+def _items(value: Any) -> Any:
+    """A JSON list column's items: stored as text, or handed back already decoded by a driver with a JSON type."""
+    if value is None or value in ("", "[]"):  # a tuple, not a set: a decoded list is not hashable
+        return ()
+    if isinstance(value, str | bytes):
+        return json.loads(value)
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _buttons_of(text: str) -> tuple[Button, ...]:
+    # Most jobs carry one of a few button sets (a grid's, an upscale's): each set's text is decoded once.
+    # Buttons are frozen, so the records may share them.
+    return tuple(Button.from_json(item) for item in json.loads(text))
+
+
+def _buttons(value: Any) -> tuple[Button, ...]:
+    if isinstance(value, str) and value not in ("", "[]"):
+        return _buttons_of(value)
+    return tuple(Button.from_json(item) for item in _items(value))
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "buttons": _buttons,
+    "media": lambda value: tuple(Media.from_json(item) for item in _items(value)),
+    "done_buttons": lambda value: tuple(str(name) for name in _items(value)),
+    "extra_message_ids": lambda value: tuple(int(i) for i in _items(value)),
+    "prompts": lambda value: tuple(str(text) for text in _items(value)),
+    "job_json": lambda value: _json(value, None),
+    "published": bool,
+    "simulated": bool,
+    "error_kind": lambda kind: ErrorKind(kind) if kind else None,
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _plan(columns: tuple[str, ...]) -> tuple[tuple[_Setter | None, Callable[[Any], Any] | None], ...]:
+    """For each column in this order: the record's slot it fills (None: a private column) and its conversion."""
+    unknown = set(columns) - set(_FIELDS) - _PRIVATE
+    missing = set(_FIELDS) - set(columns)
+    if unknown or missing:
+        raise ValueError(f"not a jobs row: unknown columns {sorted(unknown)}, missing {sorted(missing)}")
+    return tuple((None, None) if name in _PRIVATE else (_SETTERS[name], _CONVERTERS.get(name)) for name in columns)
 
 
 # The columns a `JobBrief` is read from, in its fields' order.

@@ -51,7 +51,7 @@ class PostgresJobs(JobTransitions):
         self.identity = identity
 
     def decode(self, row: asyncpg.Record) -> JobRecord:
-        return decode_job(dict(row), self.identity)
+        return decode_job(row, self.identity)
 
     _job = decode
 

@@ -111,3 +111,20 @@ def test_a_brief_reads_its_seven_columns() -> None:
     brief = decode_brief((12, 3, 2, 100, None, "running", "77"))
     assert (brief.id, brief.owner_id, brief.channel_id, brief.message_id, brief.status, brief.claimed_by) == (
         12, 3, 2, 100, "running", 77)
+
+
+def test_a_row_that_is_not_a_jobs_row_is_refused_naming_the_columns() -> None:
+    # Records are filled slot by slot from the row's columns: a column too many or too few must not pass silently.
+    with pytest.raises(ValueError, match="unknown columns \\['surprise'\\]"):
+        decode_job(row_of(job_record(), surprise=1), IDENTITY)
+    row = row_of(job_record())
+    del row["prompt"]
+    with pytest.raises(ValueError, match="missing \\['prompt'\\]"):
+        decode_job(row, IDENTITY)
+
+
+def test_rows_with_the_same_buttons_share_equal_buttons_and_keep_their_own_fields() -> None:
+    grid = (Button("U1", "U1"), Button("🔄", "🔄"))
+    first, second = (decode_job(row_of(job_record(id=n, buttons=grid)), IDENTITY) for n in (1, 2))
+    assert first.buttons == second.buttons == grid
+    assert (first.id, second.id) == (1, 2)
