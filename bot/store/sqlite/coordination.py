@@ -19,6 +19,7 @@ from bot.jobs import QUEUED, SUBMITTING, JobRecord
 from bot.store.base import Picker
 from bot.store.claims import claimable, needs_owner
 from bot.store.records import decode_job
+from bot.store.sqlite.fetch import fetch_all, fetch_one
 from bot.store.sqlite.jobs import SqliteJobs
 
 
@@ -59,9 +60,8 @@ class SqliteCoordination:
         self._next_edit: dict[int, float] = {}
 
     async def _one(self, sql: str, values: tuple[Any, ...]) -> JobRecord | None:
-        async with self._db.execute(sql, values) as cur:
-            row = await cur.fetchone()
-        return decode_job(dict(row), self._identity) if row else None
+        row = await fetch_one(self._db, sql, values)
+        return decode_job(row, self._identity) if row else None
 
     async def start(self, on_wake: Callable[[], None], on_job: Callable[[int], None]) -> None:
         # Nobody else wakes this scheduler: a freed slot or a new job sets its wake event directly.
@@ -104,12 +104,10 @@ class SqliteCoordination:
 
     async def take_over(self, *, now: float, until: float, late_since: float) -> list[JobRecord]:
         # Any other key is an earlier start's: no lease of it needs to run out first.
-        async with self._db.execute(
-                f"UPDATE jobs SET claimed_by = ?, lease_until = ? WHERE lease_until IS NOT NULL "  # noqa: S608
-                f"AND claimed_by IS NOT ? AND {needs_owner('?')} RETURNING *", (self.me, until, self.me, late_since),
-        ) as cur:
-            rows = await cur.fetchall()
-        return sorted((decode_job(dict(row), self._identity) for row in rows), key=lambda job: job.id)
+        rows = await fetch_all(
+            self._db, f"UPDATE jobs SET claimed_by = ?, lease_until = ? WHERE lease_until IS NOT NULL "  # noqa: S608
+            f"AND claimed_by IS NOT ? AND {needs_owner('?')} RETURNING *", (self.me, until, self.me, late_since))
+        return sorted((decode_job(row, self._identity) for row in rows), key=lambda job: job.id)
 
     async def let_go(self) -> None:
         await self._db.execute("UPDATE jobs SET lease_until = 0 WHERE claimed_by = ? AND lease_until IS NOT NULL",

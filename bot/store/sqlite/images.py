@@ -10,6 +10,7 @@ import aiosqlite
 
 from bot.jobs import FINAL_STATES, KeptImage
 from bot.store.records import decode_image
+from bot.store.sqlite.fetch import fetch_one
 
 TOKEN_BYTES = 32  # 256 random bits: the served path cannot be guessed
 
@@ -35,8 +36,7 @@ class SqliteImages:
             return [decode_image(dict(row)) for row in await cur.fetchall()]
 
     async def by_token(self, token: str) -> KeptImage | None:
-        async with self._db.execute("SELECT * FROM job_images WHERE token = ?", (token,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, "SELECT * FROM job_images WHERE token = ?", (token,))
         return decode_image(dict(row)) if row else None
 
     async def forget(self, job_id: int) -> int:

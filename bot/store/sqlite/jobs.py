@@ -31,6 +31,7 @@ from bot.jobs import (
 from bot.store.accessors import JobTransitions
 from bot.store.base import OneShotTaken
 from bot.store.records import BRIEF_COLUMNS, BRIEF_WIDTH, decode_brief, decode_job, encode
+from bot.store.sqlite.fetch import fetch_all, fetch_one
 
 # Owners asked about in one statement, well under SQLite's limit on bound parameters.
 OWNERS_PER_STATEMENT = 500
@@ -51,18 +52,15 @@ class SqliteJobs(JobTransitions):
         return decode_job(row, self._identity)
 
     async def _one(self, sql: str, values: Sequence[Any] = ()) -> JobRecord | None:
-        async with self._db.execute(sql, values) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, sql, values)
         return self._job(row) if row else None
 
     async def _many(self, sql: str, values: Sequence[Any] = ()) -> list[JobRecord]:
-        async with self._db.execute(sql, values) as cur:
-            rows = await cur.fetchall()
+        rows = await fetch_all(self._db, sql, values)
         return [self._job(r) for r in rows]
 
     async def _scalar(self, sql: str, values: Sequence[Any] = ()) -> Any:
-        async with self._db.execute(sql, values) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, sql, values)
         return row[0] if row else None
 
     # -- creation and lookup -------------------------------------------------------------------------
@@ -79,16 +77,15 @@ class SqliteJobs(JobTransitions):
         claimed_by, lease_until = holder if holder is not None else (None, 0.0)
         now = time.time()
         try:
-            async with self._db.execute(
+            row = await fetch_one(
+                self._db,
                 """INSERT INTO jobs (guild_id, channel_id, owner_id, parent_id, button, button_ref, one_shot, prompt,
                                      button_prompt, backend, status, simulated, created_at, updated_at, action,
                                      dimensions, not_before, claimed_by, lease_until)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
                 (guild_id, channel_id, owner_id, parent_id, button.name if button else None,
                  button.ref if button else None, int(one_shot), prompt, button_prompt, backend, QUEUED,
-                 int(simulated), now, now, action, dimensions, not_before, claimed_by, lease_until),
-            ) as cur:
-                row = await cur.fetchone()
+                 int(simulated), now, now, action, dimensions, not_before, claimed_by, lease_until))
         except sqlite3.IntegrityError as exc:
             if one_shot and "jobs.parent_id, jobs.button" in str(exc):
                 assert parent_id is not None and button is not None
@@ -167,8 +164,7 @@ class SqliteJobs(JobTransitions):
         return await self._many("SELECT * FROM jobs WHERE parent_id = ? ORDER BY id", (parent_id,))
 
     async def count_by_status(self) -> dict[str, int]:
-        async with self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status") as cur:
-            rows = await cur.fetchall()
+        rows = await fetch_all(self._db, "SELECT status, COUNT(*) FROM jobs GROUP BY status")
         return {str(r[0]): int(r[1]) for r in rows}
 
     async def count_active(self) -> int:
@@ -199,10 +195,8 @@ class SqliteJobs(JobTransitions):
 
     async def last_served(self) -> dict[int, float]:
         """When each owner last had a job sent, so the fair share survives a restart."""
-        async with self._db.execute(
-            "SELECT owner_id, MAX(submitted_at) FROM jobs WHERE submitted_at IS NOT NULL GROUP BY owner_id"
-        ) as cur:
-            rows = await cur.fetchall()
+        rows = await fetch_all(
+            self._db, "SELECT owner_id, MAX(submitted_at) FROM jobs WHERE submitted_at IS NOT NULL GROUP BY owner_id")
         return {int(r[0]): float(r[1]) for r in rows}
 
     async def last_served_of(self, owners: Iterable[int]) -> dict[int, float]:
@@ -222,10 +216,8 @@ class SqliteJobs(JobTransitions):
 
     async def queued_briefs(self) -> list[JobBrief]:
         """Every queued job, oldest first, with only the columns the queue order and place edits need."""
-        async with self._db.execute(
-            f"SELECT {BRIEF_COLUMNS} FROM jobs WHERE status = ? ORDER BY id", (QUEUED,)  # noqa: S608
-        ) as cur:
-            rows = await cur.fetchall()
+        rows = await fetch_all(
+            self._db, f"SELECT {BRIEF_COLUMNS} FROM jobs WHERE status = ? ORDER BY id", (QUEUED,))  # noqa: S608
         return [decode_brief(row) for row in rows]
 
     # -- transitions ---------------------------------------------------------------------------------
@@ -265,14 +257,13 @@ class SqliteJobs(JobTransitions):
         job, the figure now stored and its preview, or None when it is not running as that job under that
         reference (`stored_ref` as the row holds it: None for this database's own kind)."""
         now = time.time()
-        async with self._db.execute(
+        row = await fetch_one(
+            self._db,
             f"""UPDATE jobs SET progress = MAX(COALESCE(progress, 0), COALESCE(?, 0)), last_event_at = ?,
                                updated_at = ?
                 WHERE id = ? AND backend_job_id = ? AND status = ? AND ref IS ?
                 RETURNING {BRIEF_COLUMNS}, progress, preview_url""",  # noqa: S608
-            (progress, now, now, job_id, backend_job_id, RUNNING, stored_ref),
-        ) as cur:
-            row = await cur.fetchone()
+            (progress, now, now, job_id, backend_job_id, RUNNING, stored_ref))
         if row is None:
             return None
         return decode_brief(tuple(row)[:BRIEF_WIDTH]), int(row[BRIEF_WIDTH]), row[BRIEF_WIDTH + 1]
@@ -353,11 +344,9 @@ class SqliteJobs(JobTransitions):
     async def last_error_at(self, kinds: Iterable[ErrorKind]) -> dict[ErrorKind, float]:
         """When a job last failed with each of `kinds`, for `/relay status`."""
         wanted = tuple(str(kind) for kind in kinds)
-        async with self._db.execute(
-            f"SELECT error_kind, MAX(finished_at) FROM jobs WHERE error_kind IN ({_marks(wanted)}) "  # noqa: S608
-            "GROUP BY error_kind", wanted,
-        ) as cur:
-            rows = await cur.fetchall()
+        rows = await fetch_all(
+            self._db, f"SELECT error_kind, MAX(finished_at) FROM jobs WHERE error_kind IN ({_marks(wanted)}) "  # noqa: S608
+            "GROUP BY error_kind", wanted)
         return {ErrorKind(r[0]): float(r[1]) for r in rows if r[1] is not None}
 
     async def last_accepted_at(self) -> float | None:

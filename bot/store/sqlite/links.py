@@ -6,6 +6,7 @@ import aiosqlite
 
 from bot.jobs import OneUseLink
 from bot.store.records import decode_link
+from bot.store.sqlite.fetch import fetch_one
 
 
 class SqliteLinks:
@@ -21,8 +22,7 @@ class SqliteLinks:
             (link.token, link.job_id, link.member_id, link.created_at, link.expires_at, link.used_at))
 
     async def get(self, token: str) -> OneUseLink | None:
-        async with self._db.execute("SELECT * FROM editor_links WHERE token = ?", (token,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, "SELECT * FROM editor_links WHERE token = ?", (token,))
         return decode_link(dict(row)) if row else None
 
     async def spend(self, token: str, now: float) -> bool:

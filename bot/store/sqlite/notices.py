@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiosqlite
 
 from bot.jobs import Notice
+from bot.store.sqlite.fetch import fetch_one
 
 
 class SqliteNotices:
@@ -27,7 +28,6 @@ class SqliteNotices:
 
     async def get(self, job_id: int, now: float) -> Notice | None:
         """The job's interaction while Discord still takes follow-ups for it; None after."""
-        async with self._db.execute("SELECT job_id, token, admin, expires_at FROM notices WHERE job_id = ? "
-                                    "AND expires_at > ?", (job_id, now)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, "SELECT job_id, token, admin, expires_at FROM notices WHERE job_id = ? "
+                              "AND expires_at > ?", (job_id, now))
         return Notice(int(row[0]), str(row[1]), bool(row[2]), float(row[3])) if row else None

@@ -11,6 +11,7 @@ import aiosqlite
 
 from bot.jobs import OutageState, Pause, SharedState
 from bot.store.accessors import StateFields
+from bot.store.sqlite.fetch import fetch_one
 
 
 class SqliteState(StateFields):
@@ -20,8 +21,7 @@ class SqliteState(StateFields):
         self._db = db
 
     async def _get(self, column: str) -> Any:
-        async with self._db.execute(f"SELECT {column} FROM relay_state WHERE id = 1") as cur:  # noqa: S608
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, f"SELECT {column} FROM relay_state WHERE id = 1")  # noqa: S608
         return row[0] if row else None
 
     async def _set(self, **fields: Any) -> None:
@@ -36,18 +36,16 @@ class SqliteState(StateFields):
         return str(await self._get("webhook_secret"))
 
     async def pause(self) -> Pause | None:
-        async with self._db.execute("SELECT paused_reason, paused_account FROM relay_state WHERE id = 1") as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, "SELECT paused_reason, paused_account FROM relay_state WHERE id = 1")
         if row is None or not row[0]:
             return None
         return Pause(reason=str(row[0]), channel=row[1])
 
     async def shared(self) -> SharedState:
         """The pause, the reduced concurrency and the outage, in one read."""
-        async with self._db.execute(
-                "SELECT paused_reason, paused_account, reduced_until, outage_since, outage_round, outage_retry_at "
-                "FROM relay_state WHERE id = 1") as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(
+            self._db, "SELECT paused_reason, paused_account, reduced_until, outage_since, outage_round, "
+            "outage_retry_at FROM relay_state WHERE id = 1")
         assert row is not None, "relay_state is made by migration 3"
         pause = Pause(reason=str(row[0]), channel=row[1]) if row[0] else None
         return SharedState(pause, float(row[2]), OutageState(row[3], int(row[4]), float(row[5])))
@@ -78,8 +76,7 @@ class SqliteState(StateFields):
                                wanted)
 
     async def command_hash(self, scope: str) -> str | None:
-        async with self._db.execute("SELECT digest FROM command_hashes WHERE scope = ?", (scope,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, "SELECT digest FROM command_hashes WHERE scope = ?", (scope,))
         return str(row[0]) if row else None
 
     async def set_command_hash(self, scope: str, digest: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import aiosqlite
 
 from bot.jobs import GuildSettings, MemberLimits
+from bot.store.sqlite.fetch import fetch_one
 
 GUILD_COLUMNS = frozenset({"policy", "policy_role_id", "gallery_channel_id", "admin_channel_id", "daily_quota",
                            "queue_limit", "speed"})
@@ -27,8 +28,7 @@ class SqliteTeams:
         self._db = db
 
     async def guild_settings(self, guild_id: int) -> GuildSettings:
-        async with self._db.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
         return GuildSettings(**dict(row)) if row else GuildSettings(guild_id=guild_id)
 
     async def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
@@ -42,10 +42,8 @@ class SqliteTeams:
         return await self.guild_settings(guild_id)
 
     async def member_limits(self, guild_id: int, user_id: int) -> MemberLimits:
-        async with self._db.execute(
-            "SELECT * FROM member_limits WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, "SELECT * FROM member_limits WHERE guild_id = ? AND user_id = ?",
+                              (guild_id, user_id))
         return MemberLimits(**dict(row)) if row else MemberLimits(guild_id=guild_id, user_id=user_id)
 
     async def update_member_limits(self, guild_id: int, user_id: int, **fields: Any) -> MemberLimits:
@@ -61,8 +59,7 @@ class SqliteTeams:
         return await self.member_limits(guild_id, user_id)
 
     async def remix_enabled(self, user_id: int) -> bool:
-        async with self._db.execute("SELECT remix FROM user_settings WHERE user_id = ?", (user_id,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._db, "SELECT remix FROM user_settings WHERE user_id = ?", (user_id,))
         return bool(row[0]) if row else False
 
     async def set_remix(self, user_id: int, enabled: bool) -> None:
