@@ -44,7 +44,8 @@ class PostgresImages:
     async def forget_finished_before(self, before: float) -> int:
         """Drop the images of jobs that finished before `before`; how many went."""
         return changed(await self._pool.execute(
-            """DELETE FROM job_images WHERE job_id IN (SELECT id FROM jobs WHERE status = ANY($1::text[])
-                                                        AND finished_at < $2)""", sorted(FINAL_STATES), before))
+            """DELETE FROM job_images WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_images.job_id
+                                                    AND jobs.status = ANY($1::text[]) AND jobs.finished_at < $2)""",
+            sorted(FINAL_STATES), before))
 
 

@@ -48,9 +48,11 @@ class SqliteImages:
         """Drop the images of jobs that finished before `before`; how many went."""
         finals = tuple(sorted(FINAL_STATES))
         marks = ",".join("?" * len(finals))
+        # Driven by the few kept images, each job found by its key: "job_id IN (finished jobs)" listed every
+        # finished job of the history first (400 ms with 100,000 jobs, at every start).
         async with self._db.execute(
-            f"""DELETE FROM job_images WHERE job_id IN (SELECT id FROM jobs WHERE status IN ({marks})
-                                                         AND finished_at < ?)""",  # noqa: S608 - our marks
+            f"""DELETE FROM job_images WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_images.job_id
+                                                     AND jobs.status IN ({marks}) AND jobs.finished_at < ?)""",  # noqa: S608
             (*finals, before),
         ) as cur:
             return cur.rowcount

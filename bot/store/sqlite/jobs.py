@@ -207,11 +207,10 @@ class SqliteJobs(JobTransitions):
         for start in range(0, len(wanted), OWNERS_PER_STATEMENT):
             chunk = wanted[start:start + OWNERS_PER_STATEMENT]
             values = ", ".join("(?)" for _ in chunk)
-            async with self._db.execute(
-                f"WITH owners(id) AS (VALUES {values}) "  # noqa: S608 - placeholders only
-                "SELECT id, (SELECT MAX(submitted_at) FROM jobs WHERE owner_id = owners.id) FROM owners", chunk,
-            ) as cur:
-                served.update({int(row[0]): float(row[1]) for row in await cur.fetchall() if row[1] is not None})
+            rows = await fetch_all(
+                self._db, f"WITH owners(id) AS (VALUES {values}) "  # noqa: S608 - placeholders only
+                "SELECT id, (SELECT MAX(submitted_at) FROM jobs WHERE owner_id = owners.id) FROM owners", chunk)
+            served.update({int(row[0]): float(row[1]) for row in rows if row[1] is not None})
         return served
 
     async def queued_briefs(self) -> list[JobBrief]:
