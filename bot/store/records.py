@@ -89,12 +89,9 @@ _PRIVATE = frozenset({"one_shot", "lease_until", "publish_by", "publish_until"})
 
 
 def _items(value: Any) -> Any:
-    """A JSON list column's items: stored as text, or handed back already decoded by a driver with a JSON type."""
-    if value is None or value in ("", "[]"):  # a tuple, not a set: a decoded list is not hashable
-        return ()
-    if isinstance(value, str | bytes):
-        return json.loads(value)
-    return value
+    """A JSON list column's items: stored as text, or handed back already decoded by a driver with a JSON type.
+    An empty list's text, on most rows, needs no parse."""
+    return () if value == "[]" else _json(value, ())
 
 
 @functools.lru_cache(maxsize=1024)
