@@ -219,10 +219,5 @@ FAST = {"PROGRESS_EDIT_SECONDS": "0.05", "BACKEND_BACKOFF_SECONDS": "0.1", "BACK
 async def bot_on(fake: FakeDiscord, sim: BotSim, tmp_path: Path, **env: Any) -> AsyncIterator[InProcessBot]:
     """The real bot on `sim` and the fake Discord, with a database in `tmp_path`; every body it sent to Discord
     is checked against the spec when the block ends."""
-    runner = InProcessBot(sim.env(fake, tmp_path / "relay.db", **{**FAST, **env}))
-    await runner.start(fake)
-    try:
+    async with InProcessBot(sim.env(fake, tmp_path / "relay.db", **{**FAST, **env})).running(fake) as runner:
         yield runner
-        assert fake.spec_errors == []
-    finally:
-        await runner.stop()

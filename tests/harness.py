@@ -8,8 +8,8 @@ import re
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Mapping
-from contextlib import closing
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -151,6 +151,17 @@ class InProcessBot:
             await self._session.close()
         discord.http.Route.BASE = self._saved_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved_gateway
+
+    @asynccontextmanager
+    async def running(self, fake: FakeDiscord) -> AsyncIterator[InProcessBot]:
+        """Started against `fake` for the block and stopped after it; the block fails if Discord saw a body
+        outside its spec."""
+        await self.start(fake)
+        try:
+            yield self
+            assert fake.spec_errors == []
+        finally:
+            await self.stop()
 
 
 class SubprocessBot:

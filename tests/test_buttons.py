@@ -33,13 +33,8 @@ ALL_BUTTONS = [
 @asynccontextmanager
 async def running_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **env: Any) -> AsyncIterator[InProcessBot]:
     """The real bot against the fakes; the test fails if Discord saw a body outside its spec."""
-    runner = InProcessBot(bot_env(fake, sim, tmp_path / "relay.db", **env))
-    await runner.start(fake)
-    try:
+    async with InProcessBot(bot_env(fake, sim, tmp_path / "relay.db", **env)).running(fake) as runner:
         yield runner
-        assert fake.spec_errors == []
-    finally:
-        await runner.stop()
 
 
 def buttons(message: JSON) -> Iterator[JSON]:

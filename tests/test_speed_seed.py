@@ -20,9 +20,7 @@ def paths(sim: BotSim, suffix: str) -> list[str]:
 async def test_speed_is_set_and_the_next_jobs_run_at_it(fake_discord: FakeDiscord, backend: BotSim,
                                                         tmp_path: Path) -> None:
     fake = fake_discord
-    runner = InProcessBot(backend.env(fake, tmp_path / "relay.db"))
-    await runner.start(fake)
-    try:
+    async with InProcessBot(backend.env(fake, tmp_path / "relay.db")).running(fake):
         refused = await private(await fake.slash("relay", {"speed": "relax"}, subcommand="speed", user=BOB))
         assert "server" in refused.lower() and "relax" not in paths(backend, "relax")
         answer = await private(await fake.slash("relay", {"speed": "relax"}, subcommand="speed", user=OWNER))
@@ -38,33 +36,24 @@ async def test_speed_is_set_and_the_next_jobs_run_at_it(fake_discord: FakeDiscor
             assert isinstance(backend, MjproxySim)
             assert paths(backend, "submit/imagine") == ["/mj-relax/mj/submit/imagine"]
             assert "this server's jobs" in answer
-        assert fake.spec_errors == []
-    finally:
-        await runner.stop()
 
 
 async def test_a_speed_the_proxy_does_not_offer_is_said_so(fake_discord: FakeDiscord, tmp_path: Path) -> None:
     fake = fake_discord
     async with MjproxySimulator(token=SIM_TOKEN, job_seconds=None, speeds=("fast", "relax")) as inner:
         sim = MjproxySim(inner)
-        runner = InProcessBot(sim.env(fake, tmp_path / "relay.db"))
-        await runner.start(fake)
-        try:
+        async with InProcessBot(sim.env(fake, tmp_path / "relay.db")).running(fake):
             answer = await private(await fake.slash("relay", {"speed": "turbo"}, subcommand="speed", user=OWNER))
             assert "turbo" in answer and "does not offer" in answer
             await fake.slash("imagine", {"prompt": "a fox"}, user=ALICE)
             await job_soon(sim, 1)
             assert paths(sim, "submit/imagine") == ["/mj/submit/imagine"], "the speed stayed as it was"
-        finally:
-            await runner.stop()
 
 
 async def test_the_seed_of_a_grid_is_asked_once_and_kept(fake_discord: FakeDiscord, backend: BotSim,
                                                         tmp_path: Path) -> None:
     fake = fake_discord
-    runner = InProcessBot(backend.env(fake, tmp_path / "relay.db"))
-    await runner.start(fake)
-    try:
+    async with InProcessBot(backend.env(fake, tmp_path / "relay.db")).running(fake):
         await fake.slash("imagine", {"prompt": "a seeded fox"}, user=ALICE)
         await backend.complete(await job_soon(backend, 1))
         await card(fake, 1)
@@ -84,6 +73,3 @@ async def test_the_seed_of_a_grid_is_asked_once_and_kept(fake_discord: FakeDisco
         assert f"Seed: `{seed}`" in again
         await asyncio.sleep(0.1)
         assert len(paths(backend, "seed_async")) + len(paths(backend, "image-seed")) == 1, "kept, not asked again"
-        assert fake.spec_errors == []
-    finally:
-        await runner.stop()
